@@ -1,0 +1,76 @@
+"""``lam-ros``: the one command-line entry point.
+
+Each subcommand lives in its own module (``lam_ros/commands/<name>.py``) that
+exposes ``configure(parser)`` and ``run(args) -> int``. Those modules keep heavy
+imports (torch, mujoco, lerobot) inside ``run`` so ``lam-ros --help`` answers
+instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# name -> (module under lam_ros.commands, one-line help). Order = order in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "the main job: run the whole pipeline on a fresh machine (CPU, offline)"),
+    "sim-expert": ("sim_expert", "run the scripted expert in the simulator; write multi-view videos + a success table"),
+    "sim-envs": ("sim_envs", "list the registered simulator environments (robot x task)"),
+}
+
+
+class LamRosError(Exception):
+    """An error caused by bad user input; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lam-ros",
+        description=(
+            "lam_ros: latent-action VLA policies from MuJoCo simulation to WidowX 250 and AgileX Piper arms. "
+            "Run `lam-ros <command> --help` for the options of one command."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"lam_ros.commands.{module_name}")
+        cmd_parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(cmd_parser)
+        cmd_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (LamRosError, ValueError, FileNotFoundError) as exc:
+        # Bad input: one clear line naming the problem, no traceback
+        # (pass -v to get the traceback as well).
+        if args.verbose:
+            logging.exception("lam-ros %s failed", args.command)
+        print(f"lam-ros {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lam-ros {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
