@@ -17,6 +17,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the main job: run the whole pipeline on a fresh machine (CPU, offline)"),
     "sim-expert": ("sim_expert", "run the scripted expert in the simulator; write multi-view videos + a success table"),
+    "run": ("run", "run the policy pipeline in one process against the simulator (no ROS): cameras -> policy -> safety -> sim"),
     "sim-envs": ("sim_envs", "list the registered simulator environments (robot x task)"),
 }
 

@@ -1,0 +1,91 @@
+"""Helpers shared by the node shells: parameters with descriptions, QoS, camera subscriptions, main()."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+CAMERA_QOS_CHOICES = ("sensor_data", "reliable")
+
+
+def declare(node, name: str, default, description: str):
+    """Declare a parameter with a description (shown by `ros2 param describe`) and return its value."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+
+
+def csv_list(value: str) -> list[str]:
+    """Comma-separated parameter -> list (string-array parameters are awkward to pass from launch files)."""
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def float_list(value: str, n: int, name: str) -> list[float] | None:
+    items = csv_list(value)
+    if not items:
+        return None
+    try:
+        out = [float(v) for v in items]
+    except ValueError:
+        raise ValueError(f"parameter {name} must be {n} comma-separated numbers, got {value!r}") from None
+    if len(out) != n:
+        raise ValueError(f"parameter {name} must have {n} values, got {len(out)}: {value!r}")
+    return out
+
+
+def camera_qos(kind: str) -> QoSProfile:
+    """sensor_data (BEST_EFFORT, depth 5): matches camera drivers; a RELIABLE
+    subscriber would silently never match a BEST_EFFORT camera publisher."""
+    if kind == "sensor_data":
+        return qos_profile_sensor_data
+    if kind == "reliable":
+        return QoSProfile(
+            depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+    raise ValueError(f"camera_qos must be one of {CAMERA_QOS_CHOICES}, got {kind!r}")
+
+
+def camera_topics(cameras: list[str], topics: str, transport: str) -> list[str]:
+    """Topic per camera: explicit comma list, else ``<camera>/image_raw`` (+ ``/compressed``)."""
+    explicit = csv_list(topics)
+    if explicit and len(explicit) != len(cameras):
+        raise ValueError(f"camera_topics has {len(explicit)} entries for {len(cameras)} cameras {cameras}")
+    if transport not in ("raw", "compressed"):
+        raise ValueError(f"image_transport must be 'raw' or 'compressed', got {transport!r}")
+    if explicit:
+        return explicit
+    suffix = "/image_raw/compressed" if transport == "compressed" else "/image_raw"
+    return [f"{c}{suffix}" for c in cameras]
+
+
+def image_msg_type(transport: str):
+    from sensor_msgs.msg import CompressedImage, Image
+
+    return CompressedImage if transport == "compressed" else Image
+
+
+def now_s(node) -> float:
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
+def run_node(make_node, args=None) -> int:
+    """rclpy.init -> spin -> clean shutdown; a bad parameter prints one line and exits 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        print(f"[lam_ros] cannot start: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,206 @@
+"""policy_node: cameras + robot state + instruction -> VLA -> safety -> robot commands.
+
+Subscribes
+  <camera>/image_raw (sensor_msgs/Image, or CompressedImage with image_transport:=compressed),
+      sensor-data QoS unless camera_qos:=reliable
+  ee_pose (geometry_msgs/PoseStamped): measured EE pose in the base frame
+      (ee_pose_topic:="" -> FK from joint_states, WidowX)
+  joint_states (sensor_msgs/JointState): IK seed for the WidowX
+  instruction (std_msgs/String), estop (std_msgs/Bool, true latches the e-stop)
+Publishes (only when the safety layer allows: never in dry run)
+  ee_command (geometry_msgs/PoseStamped) + gripper_command (std_msgs/Float32, 1 open..0 closed)
+  the driver's own command through the adapter (Piper pos_cmd / WidowX joint_group)
+Always publishes
+  ~/dry_run_command (PoseStamped): the command as computed (also in dry run, for RViz)
+  /diagnostics (diagnostic_msgs/DiagnosticArray) once a second
+Services
+  ~/reset_estop (std_srvs/Trigger)
+Runtime parameters: ``ros2 param set /policy_node dry_run false``; ``instruction``.
+"""
+
+from __future__ import annotations
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float32, String
+from std_srvs.srv import Trigger
+
+from lam_ros.adapters import ROBOTS, MissingVendorPackage, make_adapter
+from lam_ros.nodes._common import (
+    camera_qos, camera_topics, csv_list, declare, float_list, image_msg_type, now_s, run_node,
+)
+from lam_ros.pipeline import PolicyController
+from lam_ros.recording.images import msg_to_rgb
+from lam_ros.ros_conversions import fill_header, fill_pose_stamped, pose_stamped_to_pose6, stamp_to_sec
+from lam_ros.safety import SafetyConfig, SafetyLayer
+
+
+class PolicyNode(Node):
+    def __init__(self, policy=None, adapter=None, **kwargs):
+        """``policy``/``adapter`` may be injected (tests); otherwise built from parameters."""
+        super().__init__("policy_node", **kwargs)
+        P = lambda n, d, desc: declare(self, n, d, desc)  # noqa: E731
+        robot = P("robot", "widowx", f"robot the commands are for: {' | '.join(ROBOTS)}")
+        checkpoint = P("checkpoint", "", "VLA checkpoint directory (lam-ros finetune-vla output)")
+        device = P("device", "cpu", "torch device for the policy: cpu | cuda | cuda:N")
+        cameras = P("cameras", "", "comma-separated camera names; empty = the checkpoint's cameras")
+        topics = P("camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw")
+        transport = P("image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)")
+        qos = P("camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable")
+        control_hz = P("control_hz", 5.0, "control rate (Hz); Bridge data is 5 Hz")
+        instruction = P("instruction", "", "task instruction; also settable on the instruction topic")
+        dry_run = P("dry_run", True, "compute and log commands but do not send them (default true)")
+        stale = P("stale_after_s", 0.2, "watchdog: stop sending if a camera, the state or the policy is older (s)")
+        ws_min = P("workspace_min", "", "x,y,z (m, base frame) lower corner of the allowed box; empty = robot default")
+        ws_max = P("workspace_max", "", "x,y,z (m, base frame) upper corner of the allowed box; empty = robot default")
+        max_t = P("max_step_translation_m", 0.05, "largest EE translation per command (m)")
+        max_r = P("max_step_rotation_rad", 0.35, "largest EE rotation per command (rad)")
+        ee_pose_topic = P("ee_pose_topic", "ee_pose", "measured EE pose (PoseStamped); empty = FK from joint_states")
+        js_topic = P("joint_states_topic", "joint_states", "sensor_msgs/JointState of the arm")
+        publish_driver = P("publish_driver", True, "also publish the robot driver's own message (needs vendor msgs)")
+        piper_units = P("piper_units", "m_rad", "Piper pos_cmd units: m_rad (newer driver) | mm_deg (older)")
+        robot_name = P("robot_name", "wx250s", "Interbotix robot name (topic prefix /<robot_name>/commands/...)")
+        frame_id = P("frame_id", "base_link", "frame of the published target poses")
+        self.frame_id = frame_id
+        if robot not in ROBOTS:
+            raise ValueError(f"parameter robot must be one of {sorted(ROBOTS)}, got {robot!r}")
+        if not control_hz > 0:
+            raise ValueError(f"parameter control_hz must be > 0, got {control_hz}")
+
+        if adapter is None and publish_driver:
+            kw = {"units": piper_units} if robot == "piper" else {"robot_name": robot_name}
+            adapter = make_adapter(robot, **kw)
+        self.adapter = adapter
+        self._driver_pubs = {}
+        if adapter is not None:
+            try:
+                for topic, msg_type in adapter.publisher_specs():
+                    self._driver_pubs[topic] = self.create_publisher(msg_type, topic, 10)
+            except MissingVendorPackage as exc:
+                if not dry_run:
+                    raise
+                self.get_logger().warning(f"driver output disabled (dry run): {exc}")
+                self.adapter = None
+
+        default_box = (adapter or ROBOTS[robot]).default_workspace
+        config = SafetyConfig(
+            workspace_min=tuple(float_list(ws_min, 3, "workspace_min") or default_box[0]),
+            workspace_max=tuple(float_list(ws_max, 3, "workspace_max") or default_box[1]),
+            max_step_translation_m=max_t, max_step_rotation_rad=max_r, stale_after_s=stale, dry_run=dry_run,
+        )
+        self.safety = SafetyLayer(config, logger=self.get_logger())
+
+        if policy is None:
+            if not checkpoint:
+                raise ValueError("parameter checkpoint is required (a VLA checkpoint directory)")
+            from lam_ros.policy import Policy  # torch: only when really loading
+
+            self.get_logger().info(f"loading policy {checkpoint} on {device} ...")
+            policy = Policy.load(checkpoint, device=device, robot=robot)
+        cams = csv_list(cameras) or list(policy.cameras)
+        self.controller = PolicyController(
+            policy, self.safety, cams, instruction, adapter=self.adapter, decode=msg_to_rgb,
+            clock=lambda: now_s(self), logger=self.get_logger(),
+        )
+
+        img_type, img_qos = image_msg_type(transport), camera_qos(qos)
+        self.camera_topics = dict(zip(cams, camera_topics(cams, topics, transport)))
+        for cam, topic in self.camera_topics.items():
+            self.create_subscription(img_type, topic, lambda m, c=cam: self._on_image(c, m), img_qos)
+        if ee_pose_topic:
+            self.create_subscription(PoseStamped, ee_pose_topic, self._on_pose, 10)
+        self._fk_state = not ee_pose_topic
+        self.create_subscription(JointState, js_topic, self._on_joints, 10)
+        self.create_subscription(String, "instruction", lambda m: self.controller.set_instruction(m.data), 10)
+        self.create_subscription(Bool, "estop", self._on_estop, 10)
+        self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
+        self.pub_cmd = self.create_publisher(PoseStamped, "ee_command", 10)
+        self.pub_grip = self.create_publisher(Float32, "gripper_command", 10)
+        self.pub_dry = self.create_publisher(PoseStamped, "~/dry_run_command", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.timer = self.create_timer(1.0 / control_hz, self._on_timer)
+        self._diag_every = max(1, int(round(control_hz)))
+        self.last_result = None
+        self.get_logger().info(
+            f"policy_node: robot={robot} cameras={self.camera_topics} control_hz={control_hz} "
+            f"dry_run={dry_run} driver={list(self._driver_pubs)}"
+        )
+
+    # -- callbacks ---------------------------------------------------------------
+    def _on_image(self, camera, msg):
+        self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), msg)
+
+    def _on_pose(self, msg):
+        pose6, stamp, _ = pose_stamped_to_pose6(msg)
+        self.controller.on_state(pose6, stamp)
+
+    def _on_joints(self, msg):
+        from lam_ros.adapters.widowx import JOINT_NAMES
+
+        index = {n: i for i, n in enumerate(msg.name)}
+        if not all(n in index for n in JOINT_NAMES):
+            return  # not a WidowX arm state (Piper seeds are not needed)
+        q = [float(msg.position[index[n]]) for n in JOINT_NAMES]
+        self.controller.joints = q
+        if self._fk_state and self.adapter is not None:
+            self.controller.on_state(self.adapter.forward(q), stamp_to_sec(msg.header.stamp), q)
+
+    def _on_estop(self, msg):
+        if msg.data:
+            self.safety.estop("estop topic")
+
+    def _on_reset_estop(self, request, response):
+        self.safety.reset_estop()
+        response.success = True
+        response.message = "e-stop reset"
+        return response
+
+    def _on_set_parameters(self, params):
+        for p in params:
+            if p.name == "dry_run":
+                if not isinstance(p.value, bool):
+                    return SetParametersResult(successful=False, reason="dry_run must be a bool")
+                self.safety.set_dry_run(p.value)
+            elif p.name == "instruction":
+                self.controller.set_instruction(str(p.value))
+        return SetParametersResult(successful=True)
+
+    def _on_timer(self):
+        result = self.controller.tick()
+        self.last_result = result
+        cmd = result.decision.command
+        t = now_s(self)
+        if cmd is not None:
+            self.pub_dry.publish(fill_pose_stamped(PoseStamped(), cmd.pose6, t, self.frame_id))
+        if result.sent:
+            self.pub_cmd.publish(fill_pose_stamped(PoseStamped(), cmd.pose6, t, self.frame_id))
+            self.pub_grip.publish(Float32(data=float(cmd.gripper)))
+            for topic, msg in result.publications:
+                self._driver_pubs[topic].publish(msg)
+        if self.controller.ticks % self._diag_every == 0:
+            self._publish_diagnostics(result, t)
+
+    def _publish_diagnostics(self, result, t):
+        status = DiagnosticStatus()
+        status.name = f"{self.get_name()}: safety"
+        status.hardware_id = "lam_ros"
+        status.level = DiagnosticStatus.OK if result.sent else DiagnosticStatus.WARN
+        status.message = "sending" if result.sent else result.decision.reason
+        values = {**{k: str(v) for k, v in self.safety.counts.items()}, "inference_ms": f"{result.inference_s * 1e3:.1f}"}
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        arr = DiagnosticArray()
+        fill_header(arr.header, t)
+        arr.status = [status]
+        self.pub_diag.publish(arr)
+
+
+def main(args=None) -> int:
+    return run_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""recorder_node: live multi-view recording into a LeRobot dataset.
+
+A thin shell over ``lam_ros.recording.live.LiveRecorder`` (synchronisation,
+resampling to ``fps``, crash-safe writing all live there).
+
+Subscribes
+  <camera>/image_raw per camera (Image or CompressedImage, sensor-data QoS by default)
+  ee_pose (geometry_msgs/PoseStamped) + joint_states (its "gripper" entry, if any):
+      observation.state = [x, y, z, roll, pitch, yaw, gripper]
+  ee_command (PoseStamped) + gripper_command (std_msgs/Float32):
+      action = [x, y, z, roll, pitch, yaw, gripper] as commanded (absolute target)
+  instruction (std_msgs/String): the task text stored with the next episode
+Services (std_srvs/Trigger): ~/start_episode, ~/stop_episode (save), ~/discard_episode
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float32, String
+from std_srvs.srv import Trigger
+
+from lam_ros.nodes._common import camera_qos, camera_topics, csv_list, declare, image_msg_type, run_node
+from lam_ros.recording.images import msg_to_rgb
+from lam_ros.ros_conversions import pose_stamped_to_pose6, stamp_to_sec
+
+
+def make_live_recorder(**kwargs):
+    from lam_ros.recording.live import LiveRecorder  # lerobot: only when really recording
+
+    return LiveRecorder(**kwargs)
+
+
+class RecorderNode(Node):
+    def __init__(self, recorder=None, **kwargs):
+        super().__init__("recorder_node", **kwargs)
+        P = lambda n, d, desc: declare(self, n, d, desc)  # noqa: E731
+        output_dir = P("output_dir", "", "dataset root directory (created; must not exist yet)")
+        repo_id = P("repo_id", "local/lam_ros_live", "LeRobot repo id stored in the dataset metadata")
+        cameras = csv_list(P("cameras", "third_person,side,wrist", "comma-separated camera names"))
+        topics = P("camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw")
+        transport = P("image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)")
+        qos = P("camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable")
+        fps = P("fps", 5.0, "dataset frame rate (Hz)")
+        robot = P("robot", "widowx", "robot_type stored in the dataset")
+        self.task = P("task", "", "instruction stored with each episode (also from the instruction topic)")
+        if not cameras:
+            raise ValueError("parameter cameras must name at least one camera")
+        if recorder is None:
+            if not output_dir:
+                raise ValueError("parameter output_dir is required (where the dataset is written)")
+            recorder = make_live_recorder(root=output_dir, repo_id=repo_id, cameras=cameras, fps=fps, robot_type=robot)
+        self.recorder = recorder
+        self.recording = False
+        self._gripper_state = 1.0
+        self._gripper_cmd = 1.0
+        img_type, img_qos = image_msg_type(transport), camera_qos(qos)
+        self.camera_topics = dict(zip(cameras, camera_topics(cameras, topics, transport)))
+        for cam, topic in self.camera_topics.items():
+            self.create_subscription(img_type, topic, lambda m, c=cam: self._on_image(c, m), img_qos)
+        self.create_subscription(PoseStamped, "ee_pose", self._on_pose, 10)
+        self.create_subscription(JointState, "joint_states", self._on_joints, 10)
+        self.create_subscription(PoseStamped, "ee_command", self._on_command, 10)
+        self.create_subscription(Float32, "gripper_command", self._on_gripper_cmd, 10)
+        self.create_subscription(String, "instruction", self._on_instruction, 10)
+        self.create_service(Trigger, "~/start_episode", self._srv(self._start))
+        self.create_service(Trigger, "~/stop_episode", self._srv(self._stop))
+        self.create_service(Trigger, "~/discard_episode", self._srv(self._discard))
+        self.get_logger().info(f"recorder_node: cameras={self.camera_topics} fps={fps} -> {output_dir or '(injected)'}")
+
+    # -- services ------------------------------------------------------------
+    def _srv(self, fn):
+        def handler(request, response):
+            try:
+                response.message = fn() or "ok"
+                response.success = True
+            except (ValueError, RuntimeError, OSError) as exc:
+                response.success, response.message = False, str(exc)
+                self.get_logger().error(f"recorder: {exc}")
+            return response
+
+        return handler
+
+    def _start(self):
+        if not self.task:
+            raise ValueError("no task instruction: set the 'task' parameter or publish on 'instruction' first")
+        self.recorder.start_episode(self.task)
+        self.recording = True
+        return f"recording episode: {self.task!r}"
+
+    def _stop(self):
+        self.recording = False
+        result = self.recorder.stop_episode()
+        return f"episode saved: {result}"
+
+    def _discard(self):
+        self.recording = False
+        self.recorder.discard_episode()
+        return "episode discarded"
+
+    # -- data --------------------------------------------------------------
+    def _on_image(self, camera, msg):
+        if not self.recording:
+            return
+        try:
+            image = msg_to_rgb(msg, self.camera_topics[camera])
+        except ValueError as exc:
+            self.get_logger().warning(f"recorder: dropped a frame from {camera}: {exc}")
+            return
+        self.recorder.add_image(camera, stamp_to_sec(msg.header.stamp), image)
+
+    def _on_joints(self, msg):
+        if "gripper" in msg.name:
+            self._gripper_state = float(msg.position[list(msg.name).index("gripper")])
+
+    def _on_pose(self, msg):
+        if self.recording:
+            pose6, stamp, _ = pose_stamped_to_pose6(msg)
+            self.recorder.add_state(stamp, np.append(pose6, self._gripper_state).astype(np.float32))
+
+    def _on_gripper_cmd(self, msg):
+        self._gripper_cmd = float(msg.data)
+
+    def _on_command(self, msg):
+        if self.recording:
+            pose6, stamp, _ = pose_stamped_to_pose6(msg)
+            self.recorder.add_action(stamp, np.append(pose6, self._gripper_cmd).astype(np.float32))
+
+    def _on_instruction(self, msg):
+        self.task = msg.data.strip()
+
+    def destroy_node(self):
+        if self.recording:  # do not lose what was recorded on Ctrl-C
+            self.get_logger().warning("recorder: shutting down while recording: saving the episode")
+            try:
+                self._stop()
+            except (ValueError, RuntimeError, OSError) as exc:
+                self.get_logger().error(f"recorder: could not save the last episode: {exc}")
+        close = getattr(self.recorder, "close", None)
+        if close is not None:
+            close()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_node(RecorderNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""sim_node: the MuJoCo simulator as a ROS 2 robot (no hardware needed).
+
+Every control period (``control_hz``, 5 Hz like Bridge) the node applies the
+newest robot-neutral command, steps the physics one control period and publishes:
+
+  <camera>/image_raw (sensor_msgs/Image rgb8, sensor-data QoS, frame_id = camera)
+  joint_states (sensor_msgs/JointState: the 6 arm joints + "gripper" opening 1..0)
+  ee_pose (geometry_msgs/PoseStamped, base frame)
+  instruction (std_msgs/String: the task's instruction, if publish_instruction)
+
+Subscribes ee_command (geometry_msgs/PoseStamped) + gripper_command
+(std_msgs/Float32) - exactly what policy_node publishes - and holds the last
+target when no new command arrives. Commands older than ``command_timeout_s``
+are ignored (the arm holds). Service ``~/reset`` (std_srvs/Trigger) starts a
+new episode; episodes also restart when the task's step limit is reached.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32, String
+from std_srvs.srv import Trigger
+
+from lam_ros.nodes._common import camera_qos, csv_list, declare, now_s, run_node
+from lam_ros.ros_conversions import fill_image, fill_joint_state, fill_pose_stamped, pose_stamped_to_pose6
+
+JOINT_NAMES = {
+    "widowx": ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate"],
+    "piper": ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"],
+}
+
+
+class SimNode(Node):
+    def __init__(self, env=None, **kwargs):
+        super().__init__("sim_node", **kwargs)
+        P = lambda n, d, desc: declare(self, n, d, desc)  # noqa: E731
+        self.robot = P("robot", "widowx", "simulated arm: widowx | piper")
+        task = P("task", "carrot_on_plate", "task: carrot_on_plate | stack_cube | spoon_on_towel | eggplant_in_basket")
+        cameras = csv_list(P("cameras", "third_person,side,wrist", "comma-separated simulated cameras"))
+        size = P("image_size", "128x128", "camera resolution WxH")
+        control_hz = P("control_hz", 5.0, "physics advances one control period per tick at this rate (Hz)")
+        qos = P("camera_qos", "sensor_data", "QoS of the image publishers: sensor_data | reliable")
+        seed = P("seed", 0, "episode seed (-1 = random)")
+        self.frame_id = P("frame_id", "base_link", "frame of ee_pose")
+        self.command_timeout_s = P("command_timeout_s", 1.0, "ignore commands older than this (s)")
+        self.publish_instruction = P("publish_instruction", True, "publish the task instruction on 'instruction'")
+        if self.robot not in JOINT_NAMES:
+            raise ValueError(f"parameter robot must be one of {sorted(JOINT_NAMES)}, got {self.robot!r}")
+        if not control_hz > 0:
+            raise ValueError(f"parameter control_hz must be > 0, got {control_hz}")
+        if env is None:
+            import sim  # mujoco: only when really simulating
+
+            env = sim.make_env(robot=self.robot, task=task, cameras=tuple(cameras), image_size=size)
+        self.env = env
+        self.cameras = list(env.cameras) if hasattr(env, "cameras") else cameras
+        self._seed = None if seed < 0 else seed
+        img_qos = camera_qos(qos)
+        self.pub_img = {c: self.create_publisher(Image, f"{c}/image_raw", img_qos) for c in self.cameras}
+        self.pub_js = self.create_publisher(JointState, "joint_states", 10)
+        self.pub_pose = self.create_publisher(PoseStamped, "ee_pose", 10)
+        self.pub_instr = self.create_publisher(String, "instruction", 10)
+        self.create_subscription(PoseStamped, "ee_command", self._on_command, 10)
+        self.create_subscription(Float32, "gripper_command", self._on_gripper, 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self._target = None  # (pose6, stamp)
+        self._gripper = 1.0
+        self.episodes = 0
+        self._reset_episode()
+        self.timer = self.create_timer(1.0 / control_hz, self._on_timer)
+        self.get_logger().info(f"sim_node: {self.robot} / {task}, cameras {self.cameras} at {control_hz} Hz")
+
+    def _reset_episode(self):
+        self.obs, _ = self.env.reset(seed=None if self._seed is None else self._seed + self.episodes)
+        self.episodes += 1
+        self._target = None
+        self._gripper = 1.0
+        self._publish(self.obs)
+
+    def _on_command(self, msg):
+        try:
+            pose6, stamp, _ = pose_stamped_to_pose6(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"sim: ignored ee_command: {exc}")
+            return
+        if not np.all(np.isfinite(pose6)):
+            self.get_logger().warning(f"sim: ignored non-finite ee_command {pose6.tolist()}")
+            return
+        self._target = (pose6, stamp)
+
+    def _on_gripper(self, msg):
+        if np.isfinite(msg.data):
+            self._gripper = float(np.clip(msg.data, 0.0, 1.0))
+
+    def _on_reset(self, request, response):
+        self._reset_episode()
+        response.success = True
+        response.message = f"episode {self.episodes} started"
+        return response
+
+    def _on_timer(self):
+        now = now_s(self)
+        if self._target is not None and now - self._target[1] <= self.command_timeout_s:
+            pose6 = self._target[0]
+        else:
+            pose6 = np.asarray(self.obs["ee_pose"], dtype=np.float64)  # hold where it is
+        self.obs, _, terminated, truncated, info = self.env.step_absolute(pose6, self._gripper)
+        self._publish(self.obs)
+        if terminated or truncated:
+            self.get_logger().info(f"sim: episode {self.episodes} ended, success={bool(info.get('success'))}")
+            self._reset_episode()
+
+    def _publish(self, obs):
+        t = now_s(self)
+        for cam, pub in self.pub_img.items():
+            pub.publish(fill_image(Image(), obs["images"][cam], t, cam))
+        names = JOINT_NAMES[self.robot] + ["gripper"]
+        positions = np.concatenate([np.asarray(obs["joint_pos"], dtype=np.float64), np.asarray(obs["gripper"]).reshape(1)])
+        self.pub_js.publish(fill_joint_state(JointState(), names, positions, t))
+        self.pub_pose.publish(fill_pose_stamped(PoseStamped(), obs["ee_pose"], t, self.frame_id))
+        if self.publish_instruction and getattr(self.env, "instruction", None):
+            self.pub_instr.publish(String(data=str(self.env.instruction)))
+
+
+def main(args=None) -> int:
+    return run_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

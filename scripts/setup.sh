@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the project's virtual environment in .venv from the pinned
+# lock file. Re-running is cheap: when requirements/lock.txt and setup.py have
+# not changed since the last successful setup, nothing is installed.
+#
+#   LAM_ROS_VENV=/path/to/venv   use another location
+#   LAM_ROS_PYTHON=python3.12    use another interpreter (3.10 .. 3.12)
+#   LAM_ROS_SYSTEM_SITE=1        --system-site-packages (ROS 2 machines: makes rclpy visible)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${LAM_ROS_VENV:-.venv}"
+PY="${LAM_ROS_PYTHON:-}"
+if [ -z "$PY" ]; then
+  for candidate in python3.11 python3.12 python3.10 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi
+  done
+fi
+if [ -z "$PY" ]; then echo "setup: no python3 found; install Python 3.10-3.12" >&2; exit 1; fi
+if ! "$PY" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 12) else 1)'; then
+  echo "setup: $PY is $("$PY" --version 2>&1); lam_ros needs Python 3.10-3.12" >&2; exit 1
+fi
+
+# Headless MuJoCo rendering needs EGL (Mesa). Install it on Debian/Ubuntu when missing.
+if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing EGL/Mesa for headless rendering (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libgl1-mesa-dri libgles2 >/dev/null
+  else
+    echo "setup: warning: libEGL not found; install libegl1 + libgl1-mesa-dri for MUJOCO_GL=egl rendering" >&2
+  fi
+fi
+
+stamp="$VENV/.lam_ros-setup-stamp"
+want="$(cat requirements/lock.txt setup.py | sha256sum | cut -d' ' -f1) $("$PY" --version 2>&1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+  echo "setup: $VENV is up to date with requirements/lock.txt"
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV with $("$PY" --version 2>&1)"
+  if [ "${LAM_ROS_SYSTEM_SITE:-0}" = 1 ]; then
+    "$PY" -m venv --system-site-packages "$VENV"
+  else
+    "$PY" -m venv "$VENV"
+  fi
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip uv
+# uv installs the ~8 GB pinned set (torch + CUDA runtime wheels, lerobot) in
+# well under a minute once downloaded; plain pip takes several minutes.
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" -r requirements/lock.txt
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps -e .
+echo "$want" > "$stamp"
+echo "setup: done ($VENV)"
