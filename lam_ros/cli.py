@@ -17,6 +17,9 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the main job: run the whole pipeline on a fresh machine (CPU, offline)"),
     "sim-expert": ("sim_expert", "run the scripted expert in the simulator; write multi-view videos + a success table"),
+    "pretrain-vla": ("pretrain_vla", "VLA stage 1: train the backbone to predict LAM latent-action codes (no robot actions)"),
+    "finetune-vla": ("finetune_vla", "VLA stage 2: LoRA + action-chunk decoder on action-labelled episodes"),
+    "eval-sim": ("eval_sim", "closed-loop success/grasp table of VLA checkpoints and the scripted expert in the simulator"),
     "run": ("run", "run the policy pipeline in one process against the simulator (no ROS): cameras -> policy -> safety -> sim"),
     "sim-envs": ("sim_envs", "list the registered simulator environments (robot x task)"),
 }

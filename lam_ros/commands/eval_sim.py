@@ -1,0 +1,57 @@
+"""Closed-loop evaluation of VLA checkpoints in the MuJoCo simulator (SIMPLER
+protocol: success judged at the final step, plus grasp rates), with the scripted
+expert as the upper reference. Every agent runs the same seeds. Writes
+results.json, results.md (success / grasp table) and multi-view rollout videos.
+
+Example: lam-ros eval-sim --checkpoint runs/vla --baseline scratch=runs/vla_scratch
+--robot widowx --tasks all --episodes 24 --out runs/eval
+"""
+
+from __future__ import annotations
+
+
+def configure(parser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="finetuned VLA checkpoint directory (reported as 'policy')")
+    parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR", help="another checkpoint to evaluate on the same seeds (repeatable)")
+    parser.add_argument("--robot", default="widowx", help="widowx or piper (default widowx)")
+    parser.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
+    parser.add_argument("--episodes", type=int, default=24, help="episodes per task (default 24)")
+    parser.add_argument("--seed", type=int, default=0, help="first episode seed; episode i uses seed + i")
+    parser.add_argument("--no-expert", action="store_true", help="skip the scripted expert reference")
+    parser.add_argument("--image-size", type=int, default=128, help="square render size (default 128)")
+    parser.add_argument("--videos", type=int, default=1, help="episodes per agent and task saved as video (default 1)")
+    parser.add_argument("--max-steps", type=int, help="cap episode length (debugging; default: the task's length)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="eval_sim", help="output directory (default ./eval_sim)")
+
+
+def run(args) -> int:
+    from training.eval_sim import EXPERT, evaluate
+
+    agents = {"policy": args.checkpoint}
+    for spec in args.baseline:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--baseline must be NAME=DIR, got {spec!r}")
+        if name in agents or name == EXPERT:
+            raise ValueError(f"--baseline name {name!r} is taken")
+        agents[name] = path
+    if not args.no_expert:
+        agents[EXPERT] = EXPERT
+    tasks = None if args.tasks == "all" else [t.strip() for t in args.tasks.split(",") if t.strip()]
+    results = evaluate(
+        agents,
+        args.out,
+        robot=args.robot,
+        tasks=tasks,
+        episodes=args.episodes,
+        seed=args.seed,
+        image_size=args.image_size,
+        video_episodes=args.videos,
+        max_steps=args.max_steps,
+        device=args.device,
+    )
+    from training.eval_sim import markdown_table
+
+    print(markdown_table(results))
+    return 0

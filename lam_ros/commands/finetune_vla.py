@@ -1,0 +1,57 @@
+"""Stage 2 of the VLA: LoRA (peft) on the backbone plus the action-chunk decoder,
+trained with L1 on normalised 7-D end-effector actions of action-labelled LeRobot
+episodes. `--init` is a `lam-ros pretrain-vla` checkpoint (latent-pretrained
+policy) or a bare backbone ('tiny' or a hub id: the from-scratch baseline).
+
+Action normalisation statistics (1st..99th percentile) come from these episodes
+and are saved with the checkpoint, which `lam_ros.policy.Policy.load` reads.
+"""
+
+from __future__ import annotations
+
+import json
+
+from lam_ros.commands.pretrain_vla import add_training_args, split_cameras, training_settings
+
+
+def configure(parser) -> None:
+    parser.add_argument("--dataset", nargs="+", required=True, help="local LeRobot dataset directories with an 'action' feature")
+    parser.add_argument("--out", required=True, help="output checkpoint directory")
+    parser.add_argument("--init", default="tiny", help="stage-1 checkpoint, or a backbone ('tiny' / hub id / path) for the from-scratch baseline")
+    parser.add_argument("--cameras", help="comma-separated cameras when --init is a bare backbone (default: all shared)")
+    parser.add_argument("--chunk-size", type=int, default=5, help="actions per predicted chunk (default 5, SIMPLER)")
+    parser.add_argument("--robot", help="robot stored in the checkpoint (default: the dataset's robot_type)")
+    parser.add_argument("--max-episodes", type=int, help="use only the first N labelled episodes")
+    parser.add_argument("--lora-rank", type=int, default=32, help="LoRA rank (default 32)")
+    parser.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha (default 16)")
+    parser.add_argument("--lora-dropout", type=float, default=0.0)
+    parser.add_argument("--lam", help="optional LAM checkpoint: adds the latent-token cross-entropy to the L1 loss")
+    parser.add_argument("--frame-gap", type=int, default=3, help="LAM frame gap when --lam is given")
+    parser.add_argument("--device", default="cpu", help="device for the LAM labeller")
+    add_training_args(parser)
+
+
+def run(args) -> int:
+    from models.vla import LoraSettings
+    from training import vla_data
+    from training.finetune_vla import finetune_vla
+
+    if args.lora_rank < 1:
+        raise ValueError(f"--lora-rank must be >= 1, got {args.lora_rank}")
+    labeller = vla_data.lam_labeller(args.lam, device=args.device) if args.lam else None
+    result = finetune_vla(
+        args.dataset,
+        args.out,
+        init=args.init,
+        cameras=split_cameras(args.cameras),
+        chunk_size=args.chunk_size,
+        robot=args.robot,
+        max_episodes=args.max_episodes,
+        lora=LoraSettings(rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout),
+        labeller=labeller,
+        frame_gap=args.frame_gap,
+        settings=training_settings(args),
+        resume=args.resume,
+    )
+    print(json.dumps(result, indent=1))
+    return 0

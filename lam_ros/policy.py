@@ -1,0 +1,213 @@
+"""ROS-free VLA policy runtime: load a checkpoint once, turn camera images and an
+instruction into actions.
+
+``Policy.step`` returns the model's whole action chunk (chunk, action_dim) in robot
+units; ``Policy.act`` is the executor a control loop calls once per control step:
+it re-plans every ``replan_every`` steps and blends the overlapping chunks with
+temporal ensembling, so the executed action never jumps when a new chunk arrives.
+Both only ever return finite actions inside the range seen in the training data.
+
+No rclpy here: the ROS 2 node shell wraps this class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteActionError(RuntimeError):
+    """The model produced NaN or inf: nothing is passed on to the robot."""
+
+
+class ChunkEnsembler:
+    """Temporal ensembling of overlapping action chunks (ACT, Zhao et al. 2023).
+
+    Every chunk predicted at control step ``t0`` proposes actions for steps
+    ``t0 .. t0 + chunk - 1``. The executed action at step ``t`` is the weighted mean
+    of all proposals for ``t``, weight ``exp(-decay * i)`` with ``i = 0`` for the
+    oldest proposal. A new chunk therefore enters with a small weight beside the
+    chunks already being executed: the executed trajectory changes gradually
+    instead of jumping to the new plan (naive chunk splicing makes the arm jump).
+    Hand-written because it is a dozen lines over a deque of arrays.
+    """
+
+    def __init__(self, chunk_size: int, action_dim: int, decay: float = 0.1):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if decay < 0:
+            raise ValueError(f"ensemble decay must be >= 0, got {decay}")
+        self.chunk_size = chunk_size
+        self.action_dim = action_dim
+        self.decay = decay
+        self._chunks: deque[tuple[int, np.ndarray]] = deque()
+
+    def reset(self) -> None:
+        self._chunks.clear()
+
+    def add(self, chunk: np.ndarray, t0: int) -> None:
+        chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 2 or chunk.shape[1] != self.action_dim or chunk.shape[0] < 1:
+            raise ValueError(f"chunk must be (L, {self.action_dim}), got {chunk.shape}")
+        self._chunks.append((int(t0), chunk))
+
+    def covers(self, t: int) -> bool:
+        return any(t0 <= t < t0 + len(c) for t0, c in self._chunks)
+
+    def action(self, t: int) -> np.ndarray:
+        # Forget chunks that ended before t.
+        while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= t:
+            self._chunks.popleft()
+        proposals = [c[t - t0] for t0, c in self._chunks if t0 <= t < t0 + len(c)]
+        if not proposals:
+            raise ValueError(f"no action chunk covers control step {t}")
+        weights = np.exp(-self.decay * np.arange(len(proposals)))
+        return (weights[:, None] * np.stack(proposals)).sum(0) / weights.sum()
+
+
+class Policy:
+    """A loaded VLA plus the chunk executor."""
+
+    def __init__(
+        self,
+        model,
+        *,
+        ensemble_decay: float = 0.1,
+        replan_every: int = 1,
+        binarize_gripper: bool = True,
+    ):
+        if model.normalizer is None or model.config.stage != "action":
+            raise ValueError(
+                "this checkpoint has no action decoder statistics (a stage-1 latent checkpoint?): "
+                "finetune it with `lam-ros finetune-vla` first"
+            )
+        if not 1 <= replan_every <= model.config.chunk_size:
+            raise ValueError(f"replan_every must be in 1..chunk_size={model.config.chunk_size}, got {replan_every}")
+        self.model = model.eval()
+        self.config = model.config
+        self.normalizer = model.normalizer
+        self.replan_every = replan_every
+        self.binarize_gripper = binarize_gripper
+        self.low, self.high = self.normalizer.bounds()
+        self._ensembler = ChunkEnsembler(self.config.chunk_size, self.config.action_dim, ensemble_decay)
+        self._t = 0
+        self._instruction: str | None = None
+        self.last_chunk: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls,
+        checkpoint_dir: str | Path,
+        device: str = "cpu",
+        *,
+        robot: str | None = None,
+        action_dim: int | None = None,
+        torch_dtype=None,
+        **executor_kwargs,
+    ) -> "Policy":
+        """Load a finetuned VLA checkpoint. ``robot`` / ``action_dim``, when given, must
+        match what the checkpoint was trained for. On CUDA the backbone runs in bf16
+        unless ``torch_dtype`` says otherwise."""
+        import torch
+
+        from models.vla import VLAConfig, load_vla
+        from models.vla.model import CONFIG_FILE
+
+        checkpoint_dir = Path(checkpoint_dir)
+        if not (checkpoint_dir / CONFIG_FILE).exists():
+            raise FileNotFoundError(f"{checkpoint_dir}: not a VLA checkpoint ({CONFIG_FILE} missing)")
+        config = VLAConfig.load(checkpoint_dir / CONFIG_FILE)  # cheap checks before loading weights
+        if robot is not None and robot != config.robot:
+            raise ValueError(f"checkpoint {checkpoint_dir} was trained for robot {config.robot!r}, not {robot!r}")
+        if action_dim is not None and action_dim != config.action_dim:
+            raise ValueError(
+                f"checkpoint {checkpoint_dir} predicts {config.action_dim}-D actions, the robot needs {action_dim}-D"
+            )
+        if torch_dtype is None and str(device).startswith("cuda"):
+            torch_dtype = torch.bfloat16
+        model = load_vla(checkpoint_dir, device=device, torch_dtype=torch_dtype)
+        model.merge_lora()
+        return cls(model, **executor_kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def cameras(self) -> list[str]:
+        return list(self.config.cameras)
+
+    @property
+    def robot(self) -> str:
+        return self.config.robot
+
+    @property
+    def action_dim(self) -> int:
+        return self.config.action_dim
+
+    @property
+    def chunk_size(self) -> int:
+        return self.config.chunk_size
+
+    # ------------------------------------------------------------------ inference
+    def _check_images(self, images) -> dict[str, np.ndarray]:
+        if not isinstance(images, dict):
+            raise ValueError(f"images must be a dict camera -> uint8 (H, W, 3) array, got {type(images).__name__}")
+        missing = [c for c in self.cameras if c not in images]
+        if missing:
+            raise ValueError(f"images lack camera(s) {missing}; the checkpoint expects {self.cameras}")
+        checked = {}
+        for cam in self.cameras:
+            img = np.asarray(images[cam])
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+                raise ValueError(f"image {cam!r} must be uint8 (H, W, 3), got {img.dtype} {img.shape}")
+            checked[cam] = img
+        return checked
+
+    def step(self, images: dict[str, np.ndarray], instruction: str) -> np.ndarray:
+        """One forward pass: (chunk, action_dim) float32 actions in robot units.
+
+        Raises ValueError for bad input and NonFiniteActionError if the model
+        outputs NaN/inf; returned actions always lie within the data's range."""
+        images = self._check_images(images)
+        instruction = self.model.check_instruction(instruction)
+        normed = self.model.predict_chunk_normalized([images], [instruction])[0]
+        if not np.isfinite(normed).all():
+            raise NonFiniteActionError(
+                f"the policy produced non-finite actions for {instruction!r}; nothing was passed on"
+            )
+        chunk = self.normalizer.unnormalize(normed)
+        chunk = np.clip(chunk, self.low, self.high).astype(np.float32)
+        self.last_chunk = chunk
+        return chunk
+
+    def act(self, images: dict[str, np.ndarray], instruction: str) -> np.ndarray:
+        """The action to execute at this control step, (action_dim,) float32.
+
+        Predicts a new chunk every ``replan_every`` steps (or when nothing covers the
+        current step) and returns the temporally ensembled action. A new instruction
+        starts a new episode (the old chunks are dropped)."""
+        if instruction != self._instruction:
+            self.reset()
+            self._instruction = instruction
+        if self._t % self.replan_every == 0 or not self._ensembler.covers(self._t):
+            self._ensembler.add(self.step(images, instruction), self._t)
+        action = self._ensembler.action(self._t).astype(np.float32)
+        if self.binarize_gripper:
+            mid = 0.5 * (self.low[-1] + self.high[-1])
+            action[-1] = self.high[-1] if action[-1] >= mid else self.low[-1]
+        action = np.clip(action, self.low, self.high)
+        if not np.isfinite(action).all():  # cannot happen after step()'s check; never pass one on
+            raise NonFiniteActionError("ensembled action is not finite")
+        self._t += 1
+        return action
+
+    def reset(self) -> None:
+        """Start a new episode: forget buffered chunks and the step counter."""
+        self._ensembler.reset()
+        self._t = 0
+        self._instruction = None
+        self.last_chunk = None

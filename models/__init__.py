@@ -1,0 +1,1 @@
+"""Neural network models of lam_ros (latent action models under ``models.lam``)."""

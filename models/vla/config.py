@@ -1,0 +1,82 @@
+"""The VLA's configuration: one JSON-serialisable dataclass saved with every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+DEFAULT_INSTRUCTION_FORMAT = "In: What action should the robot take to {instruction}?\nOut:"
+
+
+@dataclass
+class LoraSettings:
+    """peft LoRA settings (FACTS section 8: rank 32, alpha 16)."""
+
+    rank: int = 32
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+
+
+@dataclass
+class VLAConfig:
+    """Everything needed to rebuild a VLA around its saved weights.
+
+    ``backbone`` records where the vision-language model came from ("tiny" for the
+    project's randomly initialised test configuration, else a hub id or local path);
+    the checkpoint itself carries the backbone's config and processor, so reloading
+    never touches the hub.
+    """
+
+    backbone: str = "tiny"
+    cameras: list[str] = field(default_factory=lambda: ["third_person", "wrist"])
+    robot: str = "widowx"
+    action_dim: int = 7
+    chunk_size: int = 5
+    num_latent_tokens: int = 4
+    codebook_size: int = 16
+    max_instruction_tokens: int = 48
+    instruction_format: str = DEFAULT_INSTRUCTION_FORMAT
+    decoder_dim: int = 128
+    decoder_heads: int = 4
+    decoder_layers: int = 2
+    latent_loss_weight: float = 1.0
+    lora: LoraSettings | None = None
+    stage: str = "latent"  # "latent" (stage 1) or "action" (stage 2)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
+        self.cameras = list(self.cameras)
+        if not self.cameras:
+            raise ValueError("VLAConfig.cameras must name at least one camera")
+        if self.chunk_size < 1:
+            raise ValueError(f"VLAConfig.chunk_size must be >= 1, got {self.chunk_size}")
+        if self.action_dim < 2:
+            raise ValueError(f"VLAConfig.action_dim must be >= 2 (translation.. + gripper), got {self.action_dim}")
+        if "{instruction}" not in self.instruction_format:
+            raise ValueError(f"instruction_format must contain '{{instruction}}': {self.instruction_format!r}")
+        if self.stage not in ("latent", "action"):
+            raise ValueError(f"VLAConfig.stage must be 'latent' or 'action', got {self.stage!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VLAConfig":
+        data = json.loads(Path(path).read_text())
+        version = data.get("format_version", FORMAT_VERSION)
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{path}: checkpoint format {version} is newer than this code ({FORMAT_VERSION})")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown VLA config keys {sorted(unknown)}")
+        return cls(**data)

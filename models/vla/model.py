@@ -1,0 +1,246 @@
+"""The vision-language-action model: backbone + latent-action head + action decoder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbone import (
+    build_backbone,
+    image_placeholder,
+    image_token_id,
+    latent_token_strings,
+    text_hidden_size,
+)
+from .config import LoraSettings, VLAConfig
+from .heads import ActionDecoder, LatentActionHead
+from .normalization import ActionNormalizer
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "vla_config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATS_FILE = "action_stats.json"
+BACKBONE_DIR = "backbone"
+
+
+class VLA(nn.Module):
+    """Prompt = one image placeholder per camera + the instruction format + the
+    latent-action placeholder tokens. The backbone's last hidden states at the image
+    tokens are the vision embeddings, those at the placeholders the latent-action
+    embeddings: the latent head reads the latter (stage 1), the action decoder
+    attends over both (stage 2)."""
+
+    def __init__(self, config: VLAConfig, backbone: nn.Module, processor, normalizer: ActionNormalizer | None = None):
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.processor = processor
+        self.normalizer = normalizer
+        base_config = backbone.config
+        hidden = text_hidden_size(base_config)
+        self.latent_head = LatentActionHead(hidden, config.codebook_size)
+        self.action_decoder = ActionDecoder(
+            hidden,
+            config.chunk_size,
+            config.action_dim,
+            dim=config.decoder_dim,
+            heads=config.decoder_heads,
+            layers=config.decoder_layers,
+        )
+        self._placeholder = image_placeholder(base_config, processor)
+        self._image_token_id = image_token_id(base_config)
+        tokenizer = processor.tokenizer
+        latent_ids = tokenizer.convert_tokens_to_ids(latent_token_strings(config.num_latent_tokens))
+        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in latent_ids:
+            raise ValueError("the backbone tokenizer lacks the latent-action tokens")
+        self.register_buffer("_latent_ids", torch.tensor(latent_ids, dtype=torch.long), persistent=False)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def create(cls, config: VLAConfig, torch_dtype=None) -> "VLA":
+        backbone, processor = build_backbone(config.backbone, config.num_latent_tokens, torch_dtype=torch_dtype)
+        return cls(config, backbone, processor)
+
+    def base_model(self) -> nn.Module:
+        """The transformers model (inside the peft wrapper when LoRA is applied)."""
+        return self.backbone.get_base_model() if hasattr(self.backbone, "get_base_model") else self.backbone
+
+    @property
+    def has_lora(self) -> bool:
+        return hasattr(self.backbone, "peft_config")
+
+    def apply_lora(self, settings: LoraSettings) -> None:
+        """Wrap the backbone with peft LoRA adapters; base weights are frozen."""
+        from peft import LoraConfig, get_peft_model
+
+        if self.has_lora:
+            raise ValueError("LoRA is already applied to this VLA")
+        lora = LoraConfig(
+            r=settings.rank,
+            lora_alpha=settings.alpha,
+            lora_dropout=settings.dropout,
+            target_modules=settings.target_modules,
+        )
+        self.backbone = get_peft_model(self.backbone, lora)
+        self.config.lora = settings
+
+    def merge_lora(self) -> None:
+        """Fold the adapters into the base weights (faster inference)."""
+        if self.has_lora:
+            self.backbone = self.backbone.merge_and_unload()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.action_decoder.parameters()).device
+
+    # ------------------------------------------------------------------ inputs
+    def max_instruction_tokens(self) -> int:
+        return self.config.max_instruction_tokens
+
+    def check_instruction(self, instruction) -> str:
+        if not isinstance(instruction, str):
+            raise ValueError(f"instruction must be a str, got {type(instruction).__name__}")
+        text = instruction.strip()
+        if not text:
+            raise ValueError("instruction is empty")
+        n = len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if n > self.config.max_instruction_tokens:
+            raise ValueError(
+                f"instruction is too long: {n} tokens > max_instruction_tokens={self.config.max_instruction_tokens} "
+                f"({text[:60]!r}...)"
+            )
+        return text
+
+    def prompt(self, instruction: str) -> str:
+        return (
+            self._placeholder * len(self.config.cameras)
+            + self.config.instruction_format.format(instruction=instruction)
+            + "".join(latent_token_strings(self.config.num_latent_tokens))
+        )
+
+    def prepare_inputs(self, images: list[dict[str, np.ndarray]], instructions: list[str]) -> dict[str, torch.Tensor]:
+        """Batch of per-camera uint8 (H, W, 3) images + instructions -> backbone tensors (CPU)."""
+        if len(images) != len(instructions):
+            raise ValueError(f"{len(images)} image sets for {len(instructions)} instructions")
+        texts = [self.prompt(self.check_instruction(t)) for t in instructions]
+        per_sample = []
+        for sample in images:
+            missing = [c for c in self.config.cameras if c not in sample]
+            if missing:
+                raise ValueError(f"images lack camera(s) {missing}; this model expects {self.config.cameras}")
+            per_sample.append([np.asarray(sample[c]) for c in self.config.cameras])
+        batch = self.processor(text=texts, images=per_sample, return_tensors="pt", padding=True)
+        return {k: v for k, v in batch.items() if k != "token_type_ids"}
+
+    # ------------------------------------------------------------------ forward
+    def encode(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(vision_hidden (B, Nv, H), latent_hidden (B, L, H)) in float32."""
+        base = self.base_model()
+        dtype = next(base.parameters()).dtype
+        inputs = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in inputs.items()}
+        out = base.model(**inputs, return_dict=True)
+        hidden = out.last_hidden_state.float()
+        ids = inputs["input_ids"]
+        batch = ids.shape[0]
+        vision_mask = ids == self._image_token_id
+        latent_mask = torch.isin(ids, self._latent_ids)
+        vision = hidden[vision_mask].view(batch, -1, hidden.shape[-1])
+        latent = hidden[latent_mask].view(batch, self.config.num_latent_tokens, hidden.shape[-1])
+        return vision, latent
+
+    def forward(
+        self,
+        inputs: dict[str, torch.Tensor],
+        codes: torch.Tensor | None = None,
+        actions: torch.Tensor | None = None,
+        action_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Losses: cross-entropy on latent codes (B, L) if given; L1 on normalised
+        action chunks (B, chunk, D) if given (``action_mask`` (B, chunk) marks real steps)."""
+        vision, latent = self.encode(inputs)
+        out: dict[str, torch.Tensor] = {"latent_logits": self.latent_head(latent)}
+        loss = vision.new_zeros(())
+        if codes is not None:
+            out["latent_loss"] = F.cross_entropy(out["latent_logits"].flatten(0, 1), codes.flatten().long())
+            loss = loss + self.config.latent_loss_weight * out["latent_loss"]
+        if actions is not None or self.config.stage == "action":
+            pred = self.action_decoder(vision, latent)
+            out["actions"] = pred
+            if actions is not None:
+                err = (pred - actions).abs().mean(-1)  # (B, chunk)
+                if action_mask is None:
+                    action_mask = torch.ones_like(err)
+                action_mask = action_mask.to(err.dtype)
+                out["action_loss"] = (err * action_mask).sum() / action_mask.sum().clamp_min(1.0)
+                loss = loss + out["action_loss"]
+        out["loss"] = loss
+        return out
+
+    @torch.no_grad()
+    def predict_chunk_normalized(self, images: list[dict[str, np.ndarray]], instructions: list[str]) -> np.ndarray:
+        """(B, chunk, D) in normalised space (no clipping, NaN passes through)."""
+        inputs = {k: v.to(self.device) for k, v in self.prepare_inputs(images, instructions).items()}
+        vision, latent = self.encode(inputs)
+        return self.action_decoder(vision, latent).float().cpu().numpy()
+
+    @torch.no_grad()
+    def predict_codes(self, images: list[dict[str, np.ndarray]], instructions: list[str]) -> np.ndarray:
+        inputs = {k: v.to(self.device) for k, v in self.prepare_inputs(images, instructions).items()}
+        _, latent = self.encode(inputs)
+        return self.latent_head(latent).argmax(-1).cpu().numpy()
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, directory: str | Path) -> Path:
+        """safetensors weights + JSON config + JSON action stats + backbone config/processor (JSON)."""
+        from safetensors.torch import save_model
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / CONFIG_FILE)
+        save_model(self, str(directory / WEIGHTS_FILE))
+        self.base_model().config.save_pretrained(directory / BACKBONE_DIR)
+        self.processor.save_pretrained(directory / BACKBONE_DIR)
+        if self.normalizer is not None:
+            self.normalizer.save(directory / STATS_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", torch_dtype=None) -> "VLA":
+        """Rebuild a VLA from a checkpoint directory in one call (no hub access)."""
+        from safetensors.torch import load_model
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+        directory = Path(directory)
+        for name in (CONFIG_FILE, WEIGHTS_FILE, BACKBONE_DIR):
+            if not (directory / name).exists():
+                raise FileNotFoundError(f"{directory} is not a VLA checkpoint: {name} is missing")
+        config = VLAConfig.load(directory / CONFIG_FILE)
+        backbone_config = AutoConfig.from_pretrained(directory / BACKBONE_DIR)
+        backbone = AutoModelForImageTextToText.from_config(backbone_config)
+        processor = AutoProcessor.from_pretrained(directory / BACKBONE_DIR)
+        normalizer = ActionNormalizer.load(directory / STATS_FILE) if (directory / STATS_FILE).exists() else None
+        lora = config.lora
+        config.lora = None
+        model = cls(config, backbone, processor, normalizer)
+        if lora is not None:
+            model.apply_lora(lora)
+        missing, unexpected = load_model(model, str(directory / WEIGHTS_FILE), strict=False)
+        missing = [k for k in missing if not k.startswith("_")]
+        if missing or unexpected:
+            raise ValueError(
+                f"{directory / WEIGHTS_FILE} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        if torch_dtype is not None:
+            model.backbone.to(torch_dtype)
+        return model.to(device)
+
+
+def load_vla(directory: str | Path, device: str | torch.device = "cpu", torch_dtype=None) -> VLA:
+    """Load a VLA checkpoint in one call."""
+    return VLA.load(directory, device=device, torch_dtype=torch_dtype)

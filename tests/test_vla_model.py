@@ -1,0 +1,118 @@
+"""The VLA model: tiny backbone, heads, LoRA, normalisation, checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from _vla_helpers import CAMERAS, fake_actions, fake_images
+from models.vla import VLA, ActionNormalizer, LoraSettings, VLAConfig, load_vla
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = VLA.create(VLAConfig(cameras=list(CAMERAS), stage="action"))
+    m.normalizer = ActionNormalizer.fit(fake_actions())
+    return m
+
+
+def test_forward_shapes_and_losses(model):
+    inputs = model.prepare_inputs([fake_images(0), fake_images(1)], ["put carrot on plate", "stack the green cube"])
+    out = model(inputs, codes=torch.tensor([[1, 2, 3, 4], [0, 0, 0, 15]]), actions=torch.zeros(2, 5, 7))
+    assert out["latent_logits"].shape == (2, 4, 16)
+    assert out["actions"].shape == (2, 5, 7)
+    assert out["loss"].item() == pytest.approx(out["latent_loss"].item() + out["action_loss"].item(), rel=1e-5)
+    vision, latent = model.encode(inputs)
+    assert vision.shape == (2, len(CAMERAS) * 16, 64) and latent.shape == (2, 4, 64)
+
+
+def test_action_mask_ignores_padded_steps(model):
+    inputs = model.prepare_inputs([fake_images(0)], ["stack"])
+    target = torch.zeros(1, 5, 7)
+    mask = torch.tensor([[1, 1, 0, 0, 0]])
+    a = model(inputs, actions=target, action_mask=mask)["action_loss"]
+    target[0, 2:] = 100.0
+    b = model(inputs, actions=target, action_mask=mask)["action_loss"]
+    assert a.item() == pytest.approx(b.item())
+
+
+def test_lora_defaults_and_trainable_parameters():
+    assert LoraSettings().rank == 32 and LoraSettings().alpha == 16
+    m = VLA.create(VLAConfig(cameras=["third_person"], stage="action"))
+    m.apply_lora(LoraSettings(rank=8, alpha=16))
+    trainable = [n for n, p in m.backbone.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    with pytest.raises(ValueError, match="already"):
+        m.apply_lora(LoraSettings())
+
+
+def test_checkpoint_roundtrip_is_exact_and_pickle_free(model, tmp_path):
+    model.apply_lora(LoraSettings(rank=4, alpha=8)) if not model.has_lora else None
+    model.eval()
+    path = model.save(tmp_path / "ckpt")
+    files = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
+    assert {"model.safetensors", "vla_config.json", "action_stats.json", "backbone/config.json"} <= files
+    assert all(f.endswith((".json", ".safetensors")) for f in files), files
+    cfg = json.loads((path / "vla_config.json").read_text())
+    assert cfg["robot"] == "widowx" and cfg["action_dim"] == 7 and "{instruction}" in cfg["instruction_format"]
+    assert cfg["lora"]["rank"] == 4
+    loaded = load_vla(path).eval()
+    imgs, text = [fake_images(3)], ["put the eggplant in the basket"]
+    np.testing.assert_allclose(loaded.predict_chunk_normalized(imgs, text), model.predict_chunk_normalized(imgs, text), atol=1e-6)
+    loaded.merge_lora()
+    np.testing.assert_allclose(loaded.predict_chunk_normalized(imgs, text), model.predict_chunk_normalized(imgs, text), atol=1e-5)
+    np.testing.assert_array_equal(loaded.normalizer.q01, model.normalizer.q01)
+
+
+def test_load_rejects_incomplete_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="vla_config.json"):
+        load_vla(tmp_path)
+
+
+def test_normalizer_maps_percentiles_and_leaves_gripper():
+    actions = fake_actions(1000, seed=1)
+    norm = ActionNormalizer.fit(actions)
+    n = norm.normalize(actions)
+    assert n[:, :6].min() == -1.0 and n[:, :6].max() == 1.0
+    for d in range(6):  # q01 -> -1, q99 -> +1
+        x = np.zeros((1, 7), np.float32)
+        x[0, d] = norm.q99[d]
+        assert norm.normalize(x)[0, d] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_array_equal(n[:, 6], actions[:, 6])
+    inside = (actions[:, :6] >= norm.q01) & (actions[:, :6] <= norm.q99)
+    np.testing.assert_allclose(norm.unnormalize(n)[:, :6][inside], actions[:, :6][inside], atol=1e-5)
+    again = ActionNormalizer.from_dict(json.loads(json.dumps(norm.to_dict())))
+    np.testing.assert_array_equal(again.q99, norm.q99)
+    with pytest.raises(ValueError, match="NaN"):
+        ActionNormalizer.fit(np.full((4, 7), np.nan))
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ValueError, match="instruction"):
+        VLAConfig(instruction_format="no placeholder")
+    with pytest.raises(ValueError, match="camera"):
+        VLAConfig(cameras=[])
+    (tmp_path / "c.json").write_text(json.dumps({"bogus": 1}))
+    with pytest.raises(ValueError, match="bogus"):
+        VLAConfig.load(tmp_path / "c.json")
+
+
+def test_a_few_steps_fit_a_tiny_batch():
+    torch.manual_seed(0)
+    m = VLA.create(VLAConfig(cameras=["third_person"], stage="action", chunk_size=2))
+    inputs = m.prepare_inputs([fake_images(0, ["third_person"]), fake_images(1, ["third_person"])], ["stack", "put"])
+    codes = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    actions = torch.tensor([[[0.5] * 7] * 2, [[-0.5] * 7] * 2])
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        loss = m(inputs, codes=codes, actions=actions)["loss"]
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3 * first

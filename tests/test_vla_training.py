@@ -1,0 +1,143 @@
+"""Stage 1 / stage 2 training through the CLI commands on a tiny LeRobot dataset."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from _vla_helpers import fake_images, fake_labeller, make_tiny_dataset
+from lam_ros.commands import finetune_vla as finetune_cmd
+from lam_ros.commands import pretrain_vla as pretrain_cmd
+
+torch.set_num_threads(1)
+FAST = ["--batch-size", "4", "--lr", "1e-3", "--save-every", "2"]
+
+
+def parse(module, argv):
+    parser = argparse.ArgumentParser()
+    module.configure(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny_ds")
+
+
+def patch_lam(mp):
+    """`--lam fake` -> the fake labeller instead of loading a LAM checkpoint."""
+    from training import vla_data
+
+    mp.setattr(vla_data, "lam_labeller", lambda path, device="cpu": fake_labeller)
+
+
+@pytest.fixture(scope="module")
+def stage1(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "stage1"
+    args = parse(pretrain_cmd, ["--dataset", str(dataset), "--out", str(out), "--lam", "fake", "--steps", "4", *FAST])
+    with pytest.MonkeyPatch.context() as mp:
+        patch_lam(mp)
+        assert pretrain_cmd.run(args) == 0
+    return out
+
+
+def test_episodes_load_with_views_tasks_and_actions(dataset):
+    from training.vla_data import label_latent_codes, load_episodes
+
+    data = load_episodes(dataset)
+    assert data.cameras == ["third_person", "wrist"] and len(data) == 12
+    assert data.images["wrist"].shape == (12, 32, 32, 3) and data.images["wrist"].dtype == np.uint8
+    assert data.tasks[0] == "put the carrot on the plate" and data.tasks[-1].startswith("stack")
+    assert data.actions.shape == (12, 7) and data.robot_type == "widowx"
+    np.testing.assert_array_equal(data.episode_end(), [6] * 6 + [12] * 6)
+    seen = []
+
+    def spy(ft, ftk):
+        seen.append((ft["wrist"][:, 0, 0, 0].copy(), ftk["wrist"][:, 0, 0, 0].copy()))
+        return fake_labeller(ft, ftk)
+
+    codes = label_latent_codes(data, spy, frame_gap=3, batch_size=100)
+    assert codes.shape == (12, 4) and codes.dtype == np.int64
+    ft, ftk = seen[0]
+    np.testing.assert_array_equal(ftk[:6], data.images["wrist"][[3, 4, 5, 5, 5, 5], 0, 0, 0])  # clamped to the episode
+    assert data.images["wrist"][0, 0, 0, 0] == ft[0]
+    assert len(load_episodes(dataset, max_episodes=1)) == 6
+
+
+def test_bad_datasets_are_clear_errors(dataset, tmp_path):
+    from training.vla_data import load_episodes
+
+    with pytest.raises(FileNotFoundError, match="LeRobot"):
+        load_episodes(tmp_path)
+    with pytest.raises(ValueError, match="side"):
+        load_episodes(dataset, cameras=["side"])
+
+
+def test_pretrain_writes_checkpoint_curves_and_refuses_overwrite(stage1, dataset, monkeypatch):
+    patch_lam(monkeypatch)
+    files = {p.name for p in stage1.iterdir()}
+    assert {"vla_config.json", "model.safetensors", "loss_curves.png", "train_state"} <= files
+    cfg = json.loads((stage1 / "vla_config.json").read_text())
+    assert cfg["stage"] == "latent" and cfg["cameras"] == ["third_person", "wrist"]
+    state = json.loads((stage1 / "train_state" / "trainer_state.json").read_text())
+    assert state["step"] == 4 and len(state["history"]["latent_loss"]) == 4
+    args = parse(pretrain_cmd, ["--dataset", str(dataset), "--out", str(stage1), "--lam", "fake", "--steps", "4"])
+    with pytest.raises(ValueError, match="resume"):
+        pretrain_cmd.run(args)
+
+
+def test_finetune_from_stage1_then_resume_then_policy(stage1, dataset, tmp_path):
+    from lam_ros.policy import Policy
+
+    out = tmp_path / "stage2"
+    argv = ["--dataset", str(dataset), "--out", str(out), "--init", str(stage1), "--lora-rank", "4", "--lora-alpha", "8", *FAST]
+    assert finetune_cmd.run(parse(finetune_cmd, argv + ["--steps", "2"])) == 0
+    first = json.loads((out / "train_state" / "trainer_state.json").read_text())
+    assert first["step"] == 2
+    assert finetune_cmd.run(parse(finetune_cmd, argv + ["--steps", "4", "--resume"])) == 0
+    state = json.loads((out / "train_state" / "trainer_state.json").read_text())
+    assert state["step"] == 4 and state["history"]["action_loss"][:2] == first["history"]["action_loss"]
+    cfg = json.loads((out / "vla_config.json").read_text())
+    assert cfg["stage"] == "action" and cfg["lora"]["rank"] == 4 and cfg["robot"] == "widowx"
+    stats = json.loads((out / "action_stats.json").read_text())
+    assert stats["gripper_min"] == 0.0 and stats["gripper_max"] == 1.0
+    policy = Policy.load(out, robot="widowx")
+    chunk = policy.step(fake_images(0, size=32), "put the carrot on the plate")
+    assert chunk.shape == (5, 7) and np.isfinite(chunk).all()
+
+
+def test_from_scratch_baseline_with_lam_loss_and_bad_args(dataset, tmp_path, monkeypatch):
+    patch_lam(monkeypatch)
+    out = tmp_path / "scratch"
+    argv = ["--dataset", str(dataset), "--out", str(out), "--init", "tiny", "--cameras", "wrist", "--lam", "fake",
+            "--chunk-size", "3", "--max-episodes", "1", "--lora-rank", "4", "--steps", "2", *FAST]
+    assert finetune_cmd.run(parse(finetune_cmd, argv)) == 0
+    cfg = json.loads((out / "vla_config.json").read_text())
+    assert cfg["cameras"] == ["wrist"] and cfg["chunk_size"] == 3
+    state = json.loads((out / "train_state" / "trainer_state.json").read_text())
+    assert "latent_loss" in state["history"] and "action_loss" in state["history"]
+    with pytest.raises(ValueError, match="lora-rank"):
+        finetune_cmd.run(parse(finetune_cmd, ["--dataset", str(dataset), "--out", str(tmp_path / "x"), "--lora-rank", "0"]))
+    with pytest.raises(FileNotFoundError, match="resume"):
+        finetune_cmd.run(parse(finetune_cmd, ["--dataset", str(dataset), "--out", str(tmp_path / "y"), "--resume"]))
+
+
+def test_real_lam_runtime_as_labeller(tmp_path):
+    """The LAM engineer's runtime plugs in as the labeller (frames resized to its input)."""
+    from _lam_helpers import tiny_config
+    from models.lam import LatentActionModel, save_lam
+    from training.vla_data import lam_labeller
+
+    torch.manual_seed(0)
+    cfg = tiny_config(views=["third_person", "wrist"])
+    save_lam(LatentActionModel(cfg), tmp_path / "lam")
+    label = lam_labeller(tmp_path / "lam")
+    rng = np.random.default_rng(0)
+    frames = lambda: {v: rng.integers(0, 256, (3, 48, 40, 3), dtype=np.uint8) for v in ("third_person", "wrist")}  # noqa: E731
+    codes = label(frames(), frames())
+    assert codes.shape == (3, cfg.num_tokens) and codes.dtype == np.int64
+    assert codes.min() >= 0 and codes.max() < cfg.num_codes
+    with pytest.raises(FileNotFoundError):
+        lam_labeller(tmp_path / "missing")

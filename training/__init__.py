@@ -1,0 +1,1 @@
+"""Training and evaluation of lam_ros models (latent action models first)."""

@@ -1,0 +1,143 @@
+"""Closed-loop evaluation in the simulator (SIMPLER protocol, FACTS section 5).
+
+Each agent (a VLA checkpoint through ``lam_ros.policy.Policy``, or the scripted
+expert as the upper reference) runs the same seeded episodes per task; success is
+judged at the final step, grasp / consecutive grasp / moved-correct-object if they
+happened at any step. Writes ``results.json`` (per-episode records, seeds),
+``results.md`` (the table) and multi-view rollout videos.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+METRICS = ("success", "grasp", "consecutive_grasp", "moved_correct_object")
+EXPERT = "expert"
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: int = 5) -> Path:
+    """uint8 (H, W, 3) frames -> H.264 mp4 through PyAV."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    h2, w2 = h - h % 2, w - w % 2  # yuv420p needs even sizes
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h2, :w2]), format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def tile(images: dict[str, np.ndarray], cameras: list[str]) -> np.ndarray:
+    return np.concatenate([images[c] for c in cameras], axis=1)
+
+
+def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | None = None, record: bool = False) -> dict:
+    """One episode; ``act(obs) -> (7,)``. Returns metrics, steps and (optionally) frames."""
+    obs, _ = env.reset(seed=seed)
+    cameras = list(obs["images"])
+    frames = [tile(obs["images"], cameras)] if record else []
+    seen = {m: False for m in METRICS}
+    info: dict = {}
+    limit = env.unwrapped.max_episode_steps if max_steps is None else min(max_steps, env.unwrapped.max_episode_steps)
+    steps = 0
+    for steps in range(1, limit + 1):
+        obs, _, terminated, truncated, info = env.step(act(obs))
+        for m in METRICS[1:]:
+            seen[m] = seen[m] or bool(info.get(m, False))
+        if record:
+            frames.append(tile(obs["images"], cameras))
+        if terminated or truncated:
+            break
+    result = {"seed": int(seed), "steps": steps, "success": bool(info.get("success", False))}
+    result.update({m: seen[m] for m in METRICS[1:]})
+    if record:
+        result["frames"] = frames
+    return result
+
+
+def evaluate(
+    agents: dict[str, str],
+    out_dir: str | Path,
+    *,
+    robot: str = "widowx",
+    tasks: list[str] | None = None,
+    episodes: int = 24,
+    seed: int = 0,
+    image_size: int = 128,
+    video_episodes: int = 1,
+    max_steps: int | None = None,
+    device: str = "cpu",
+) -> dict:
+    """``agents``: name -> checkpoint directory, or name -> "expert"."""
+    import sim
+    from lam_ros.policy import Policy
+
+    tasks = list(sim.TASKS) if not tasks else tasks
+    for t in tasks:
+        if t not in sim.TASKS:
+            raise ValueError(f"unknown task {t!r}; known: {', '.join(sim.TASKS)}")
+    if robot not in sim.ROBOTS:
+        raise ValueError(f"unknown robot {robot!r}; known: {', '.join(sim.ROBOTS)}")
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    out_dir = Path(out_dir)
+    (out_dir / "videos").mkdir(parents=True, exist_ok=True)
+    seeds = [seed + i for i in range(episodes)]
+    policies = {name: Policy.load(src, device=device, robot=robot, action_dim=7) for name, src in agents.items() if src != EXPERT}
+    results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "agents": dict(agents), "episodes": {}, "summary": {}}
+    for name, src in agents.items():
+        cameras = policies[name].cameras if name in policies else ["third_person", "wrist"]
+        for task in tasks:
+            env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(image_size, image_size))
+            if name in policies:
+                policy = policies[name]
+                instruction = env.unwrapped.instruction
+
+                def act(obs, policy=policy, instruction=instruction):
+                    return policy.act(obs["images"], instruction)
+
+                reset = policy.reset
+            else:
+                expert = sim.make_expert(env)
+                act, reset = expert.act, expert.reset
+            records = []
+            for i, s in enumerate(seeds):
+                reset()
+                rec = rollout(env, act, s, max_steps=max_steps, record=i < video_episodes)
+                if "frames" in rec:
+                    rec["video"] = str(write_video(rec.pop("frames"), out_dir / "videos" / f"{name}_{task}_seed{s}.mp4").relative_to(out_dir))
+                records.append(rec)
+            env.close()
+            results["episodes"].setdefault(name, {})[task] = records
+            summary = {m: float(np.mean([r[m] for r in records])) for m in METRICS}
+            results["summary"].setdefault(name, {})[task] = summary
+            log.info("%s %s: success %.2f grasp %.2f", name, task, summary["success"], summary["grasp"])
+        per_task = results["summary"][name]
+        results["summary"][name]["average"] = {m: float(np.mean([per_task[t][m] for t in tasks])) for m in METRICS}
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    (out_dir / "results.md").write_text(markdown_table(results))
+    return results
+
+
+def markdown_table(results: dict) -> str:
+    tasks = results["tasks"]
+    lines = [
+        f"Closed-loop evaluation, robot {results['robot']}, {len(results['seeds'])} episodes per task "
+        f"(seeds {results['seeds'][0]}..{results['seeds'][-1]}). Success % (grasp %).",
+        "",
+        "| agent | " + " | ".join(tasks) + " | average |",
+        "|---|" + "---|" * (len(tasks) + 1),
+    ]
+    for name, per_task in results["summary"].items():
+        cells = [f"{100 * per_task[t]['success']:.1f} ({100 * per_task[t]['grasp']:.1f})" for t in [*tasks, "average"]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

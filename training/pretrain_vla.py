@@ -1,0 +1,207 @@
+"""Stage 1: latent-action pretraining of the VLA, plus the training loop shared
+with stage 2 (``training.finetune_vla``).
+
+A trained LAM pseudo-labels every frame t with the codes of the transition
+t -> t+k; the backbone learns to predict those codes from the current images and
+the instruction (cross-entropy). No robot actions are used.
+
+The loop runs under ``accelerate.Accelerator`` (``accelerate launch`` works with
+no code change), in bf16 on GPU, shows a tqdm bar, writes loss curves as PNG and
+resumes from ``<out>/train_state``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.vla import VLA, LoraSettings, VLAConfig
+from models.vla.model import CONFIG_FILE
+from models.vla.train_state import load_optimizer, load_trainer_state, save_optimizer, save_trainer_state
+from training.vla_data import Labeller, VLAFrames, label_latent_codes, load_episodes, make_collate, plot_curves
+
+log = logging.getLogger(__name__)
+TRAIN_STATE_DIR = "train_state"
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    save_every: int = 500
+    seed: int = 0
+    mixed_precision: str = "auto"  # "auto" (bf16 on GPU), "no", "bf16", "fp16"
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+def prepare_out_dir(out_dir: Path, resume: bool) -> dict | None:
+    """The saved trainer state when resuming; refuses to overwrite a run otherwise."""
+    state = load_trainer_state(out_dir / TRAIN_STATE_DIR)
+    if resume:
+        if state is None:
+            raise FileNotFoundError(f"--resume: no training state in {out_dir / TRAIN_STATE_DIR}")
+        return state
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ValueError(f"output directory {out_dir} is not empty; pass --resume to continue that run")
+    return None
+
+
+def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings, title: str, resume_state: dict | None = None) -> dict:
+    """Train the parameters of ``model`` that require grad; save the checkpoint to
+    ``out_dir`` and the optimizer/trainer state to ``out_dir/train_state``."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, set_seed
+    from tqdm.auto import tqdm
+
+    mp = settings.mixed_precision
+    if mp == "auto":
+        mp = "bf16" if torch.cuda.is_available() else "no"
+    accelerator = Accelerator(mixed_precision=mp, dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    set_seed(settings.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires grad")
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    step = 0
+    history: dict[str, list[float]] = {}
+    if resume_state is not None:
+        load_optimizer(optimizer, out_dir / TRAIN_STATE_DIR)
+        step = int(resume_state["step"])
+        history = resume_state["history"]
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=min(settings.batch_size, len(dataset)),
+        shuffle=True,
+        drop_last=True,
+        collate_fn=make_collate(model),
+        generator=torch.Generator().manual_seed(settings.seed),
+    )
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    n_trainable = sum(p.numel() for p in params)
+    log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s", title, len(dataset), n_trainable, settings.steps, step, accelerator.device)
+
+    def save() -> None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            accelerator.unwrap_model(model).save(out_dir)
+            save_optimizer(optimizer, out_dir / TRAIN_STATE_DIR)
+            save_trainer_state(out_dir / TRAIN_STATE_DIR, {"step": step, "history": history, "settings": asdict(settings)})
+            plot_curves(history, out_dir / "loss_curves.png", title)
+
+    bar = tqdm(total=settings.steps, initial=step, desc=title, disable=not accelerator.is_local_main_process)
+    epoch, offset = divmod(step, len(loader))
+    model.train()
+    while step < settings.steps:
+        loader.set_epoch(epoch)
+        batches = accelerator.skip_first_batches(loader, offset) if offset else loader
+        for batch in batches:
+            with accelerator.autocast():
+                out = model(batch["inputs"], codes=batch.get("codes"), actions=batch.get("actions"), action_mask=batch.get("action_mask"))
+            accelerator.backward(out["loss"])
+            if settings.grad_clip > 0:
+                accelerator.clip_grad_norm_(params, settings.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            logs = {k: float(v.detach().float()) for k, v in out.items() if k.endswith("loss")}
+            for k, v in logs.items():
+                history.setdefault(k, []).append(v)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            if step % settings.save_every == 0 or step >= settings.steps:
+                save()
+            if step >= settings.steps:
+                break
+        epoch, offset = epoch + 1, 0
+    bar.close()
+    model.eval()
+    final = {k: float(np.mean(v[-10:])) for k, v in history.items()}
+    return {"step": step, "final_losses": final, "out_dir": str(out_dir)}
+
+
+def set_trainable(model: VLA, stage: str, with_codes: bool = True) -> None:
+    """Stage 1: backbone (all weights, or only LoRA adapters when applied) + latent head.
+    Stage 2: LoRA adapters + action decoder (+ latent head when codes are given)."""
+    for p in model.parameters():
+        p.requires_grad = False
+    if stage == "latent":
+        if model.has_lora:
+            for n, p in model.backbone.named_parameters():
+                p.requires_grad = "lora_" in n
+        else:
+            for p in model.backbone.parameters():
+                p.requires_grad = True
+        heads = [model.latent_head]
+    else:
+        for n, p in model.backbone.named_parameters():
+            p.requires_grad = "lora_" in n
+        heads = [model.action_decoder] + ([model.latent_head] if with_codes else [])
+    for head in heads:
+        for p in head.parameters():
+            p.requires_grad = True
+
+
+def pretrain_vla(
+    datasets: list[str | Path],
+    out_dir: str | Path,
+    labeller: Labeller,
+    *,
+    backbone: str = "tiny",
+    cameras: list[str] | None = None,
+    frame_gap: int = 3,
+    robot: str | None = None,
+    lora: LoraSettings | None = None,
+    settings: TrainSettings | None = None,
+    resume: bool = False,
+) -> dict:
+    """Stage 1. ``labeller(frames_t, frames_tk) -> codes (B, num_tokens)``."""
+    settings = settings or TrainSettings()
+    out_dir = Path(out_dir)
+    state = prepare_out_dir(out_dir, resume)
+    if state is not None:
+        model = VLA.load(out_dir)
+        cameras = model.config.cameras
+    data = load_episodes(datasets, cameras=cameras)
+    codes = label_latent_codes(data, labeller, frame_gap=frame_gap)
+    if state is None:
+        num_tokens = codes.shape[1]
+        config = VLAConfig(
+            backbone=backbone,
+            cameras=data.cameras,
+            robot=robot or data.robot_type or "widowx",
+            num_latent_tokens=num_tokens,
+            codebook_size=max(16, int(codes.max()) + 1),
+            stage="latent",
+        )
+        if codes.min() < 0:
+            raise ValueError(f"labeller returned negative codes (min {codes.min()})")
+        model = VLA.create(config)
+        if lora is not None:
+            model.apply_lora(lora)
+    if codes.shape[1] != model.config.num_latent_tokens or codes.max() >= model.config.codebook_size:
+        raise ValueError(
+            f"labeller codes {codes.shape[1]} tokens, max {codes.max()} do not fit the model "
+            f"({model.config.num_latent_tokens} tokens x {model.config.codebook_size} codes)"
+        )
+    set_trainable(model, "latent")
+    dataset = VLAFrames(data, model.config.cameras, model.config.chunk_size, codes=codes)
+    result = train(model, dataset, out_dir, settings, "pretrain-vla (latent actions)", state)
+    result["code_histogram"] = np.bincount(codes.reshape(-1), minlength=model.config.codebook_size).tolist()
+    return result
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    return (Path(path) / CONFIG_FILE).exists()

@@ -1,0 +1,257 @@
+"""Data for VLA training: LeRobot episodes in memory, latent-code labelling with a
+LAM, a torch Dataset of (images, instruction, action chunk, codes) samples, and
+loss-curve plots.
+
+Episodes are decoded once per camera and episode (one sequential video decode is
+far cheaper than a seek per frame) and kept in memory as uint8: the sim datasets
+this project trains on are a few thousand frames. Larger datasets need a streaming
+variant.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+IMAGE_PREFIX = "observation.images."
+Labeller = Callable[[dict, dict], np.ndarray]
+
+
+@dataclass
+class EpisodeData:
+    """All frames of one or more LeRobot datasets, concatenated."""
+
+    images: dict[str, np.ndarray]  # camera -> uint8 (N, H, W, 3)
+    tasks: list[str]  # (N,) instruction per frame
+    episode: np.ndarray  # (N,) globally unique episode id
+    actions: np.ndarray | None  # (N, D) float32 or None
+    robot_type: str | None
+    fps: int
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def cameras(self) -> list[str]:
+        return list(self.images)
+
+    def episode_end(self) -> np.ndarray:
+        """(N,) index one past the last frame of each frame's episode."""
+        ends = np.empty(len(self), dtype=np.int64)
+        boundaries = np.flatnonzero(np.diff(self.episode)) + 1
+        starts = np.concatenate([[0], boundaries])
+        stops = np.concatenate([boundaries, [len(self)]])
+        for s, e in zip(starts, stops):
+            ends[s:e] = e
+        return ends
+
+
+def open_lerobot(root: str | Path):
+    """Open a local LeRobot dataset offline (never falls back to the hub)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    root = Path(root)
+    if not (root / "meta" / "info.json").exists():
+        raise FileNotFoundError(f"{root} is not a LeRobot dataset (meta/info.json missing)")
+    return LeRobotDataset(root.name, root=root, video_backend="pyav")
+
+
+def load_episodes(
+    roots: list[str | Path] | str | Path,
+    cameras: list[str] | None = None,
+    require_actions: bool = False,
+    max_episodes: int | None = None,
+) -> EpisodeData:
+    """Decode LeRobot datasets into memory. ``cameras`` defaults to the cameras common
+    to all datasets; ``max_episodes`` keeps the first N episodes overall."""
+    from lerobot.datasets.video_utils import decode_video_frames
+
+    if isinstance(roots, (str, Path)):
+        roots = [roots]
+    if not roots:
+        raise ValueError("no dataset given")
+    datasets = [open_lerobot(r) for r in roots]
+    available = [
+        {k[len(IMAGE_PREFIX):] for k in ds.meta.video_keys + ds.meta.image_keys if k.startswith(IMAGE_PREFIX)}
+        for ds in datasets
+    ]
+    if cameras is None:
+        common = set.intersection(*available)
+        cameras = sorted(common)
+    for root, have in zip(roots, available):
+        missing = [c for c in cameras if c not in have]
+        if missing:
+            raise ValueError(f"dataset {root} lacks camera(s) {missing}; it has {sorted(have)}")
+    if not cameras:
+        raise ValueError(f"datasets {roots} share no camera")
+
+    images: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
+    tasks: list[str] = []
+    episode_ids: list[np.ndarray] = []
+    actions: list[np.ndarray] = []
+    has_actions = all("action" in ds.meta.features for ds in datasets)
+    if require_actions and not has_actions:
+        raise ValueError(f"datasets {roots}: an 'action' feature is required for action finetuning")
+    next_episode = 0
+    kept = 0
+    for ds in datasets:
+        ds._ensure_hf_dataset_loaded()
+        hf = ds.hf_dataset
+        ep_col = np.asarray(torch.stack(list(hf["episode_index"])).numpy()).reshape(-1)
+        ts_col = np.asarray(torch.stack(list(hf["timestamp"])).numpy()).reshape(-1)
+        task_idx = np.asarray(torch.stack(list(hf["task_index"])).numpy()).reshape(-1)
+        act_col = torch.stack(list(hf["action"])).numpy().astype(np.float32) if has_actions else None
+        task_names = {int(i): name for name, i in zip(ds.meta.tasks.index, ds.meta.tasks["task_index"])}
+        for ep in np.unique(ep_col):
+            if max_episodes is not None and kept >= max_episodes:
+                break
+            rows = np.flatnonzero(ep_col == ep)
+            meta = ds.meta.episodes[int(ep)]
+            for cam in cameras:
+                key = IMAGE_PREFIX + cam
+                if key in ds.meta.video_keys:
+                    start = meta[f"videos/{key}/from_timestamp"]
+                    path = ds.root / ds.meta.get_video_file_path(int(ep), key)
+                    frames = decode_video_frames(path, [start + float(t) for t in ts_col[rows]], ds.tolerance_s, "pyav")
+                    frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                else:  # image (PNG) features, rare
+                    frames = np.stack([(ds[int(r)][key].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for r in rows])
+                images[cam].append(frames)
+            tasks.extend(task_names[int(i)] for i in task_idx[rows])
+            episode_ids.append(np.full(len(rows), next_episode))
+            if act_col is not None:
+                actions.append(act_col[rows])
+            next_episode += 1
+            kept += 1
+    robot_types = {ds.meta.robot_type for ds in datasets}
+    return EpisodeData(
+        images={c: np.concatenate(v) for c, v in images.items()},
+        tasks=tasks,
+        episode=np.concatenate(episode_ids),
+        actions=np.concatenate(actions) if has_actions else None,
+        robot_type=robot_types.pop() if len(robot_types) == 1 else None,
+        fps=int(datasets[0].fps),
+    )
+
+
+def label_latent_codes(data: EpisodeData, labeller: Labeller, frame_gap: int = 3, batch_size: int = 32) -> np.ndarray:
+    """Pseudo-label every frame t with the LAM's codes for the transition t -> t+k
+    (k clamped to the episode's last frame). Returns int64 (N, num_tokens)."""
+    if frame_gap < 1:
+        raise ValueError(f"frame_gap must be >= 1, got {frame_gap}")
+    n = len(data)
+    target = np.minimum(np.arange(n) + frame_gap, data.episode_end() - 1)
+    codes = []
+    for s in range(0, n, batch_size):
+        idx = np.arange(s, min(n, s + batch_size))
+        frames_t = {c: data.images[c][idx] for c in data.cameras}
+        frames_tk = {c: data.images[c][target[idx]] for c in data.cameras}
+        out = np.asarray(labeller(frames_t, frames_tk))
+        if out.ndim != 2 or out.shape[0] != len(idx):
+            raise ValueError(f"labeller returned shape {out.shape}, expected ({len(idx)}, num_tokens)")
+        codes.append(out.astype(np.int64))
+    return np.concatenate(codes)
+
+
+def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
+    """The trained LAM (``lam_ros.latent_actions.LatentActionRuntime``) as a labeller;
+    frames are resized to the LAM's input size when they differ."""
+    from lam_ros.latent_actions import LatentActionRuntime
+
+    if not Path(checkpoint).exists():
+        raise FileNotFoundError(f"LAM checkpoint {checkpoint} does not exist")
+    runtime = LatentActionRuntime.from_checkpoint(checkpoint, device=device)
+    size = int(runtime.image_size)
+
+    def resize(frames: dict) -> dict:
+        out = {}
+        for view, x in frames.items():
+            x = np.asarray(x)
+            if x.shape[1:3] != (size, size):
+                t = torch.from_numpy(x).permute(0, 3, 1, 2).float()
+                t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+                x = t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            out[view] = x
+        return out
+
+    def label(frames_t, frames_tk):
+        codes, _ = runtime.infer(resize(frames_t), resize(frames_tk))
+        return np.asarray(codes)
+
+    return label
+
+
+class VLAFrames(torch.utils.data.Dataset):
+    """Frame t -> images at t, instruction, normalised action chunk t..t+L-1 with a
+    mask of steps inside the episode, and the latent codes (if labelled)."""
+
+    def __init__(self, data: EpisodeData, cameras: list[str], chunk_size: int, normalizer=None, codes: np.ndarray | None = None):
+        missing = [c for c in cameras if c not in data.images]
+        if missing:
+            raise ValueError(f"the data lacks camera(s) {missing}; it has {data.cameras}")
+        self.data = data
+        self.cameras = cameras
+        self.chunk_size = chunk_size
+        self.codes = codes
+        self.ends = data.episode_end()
+        self.normed = normalizer.normalize(data.actions) if (normalizer is not None and data.actions is not None) else None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> dict:
+        item = {
+            "images": {c: self.data.images[c][i] for c in self.cameras},
+            "instruction": self.data.tasks[i],
+        }
+        if self.normed is not None:
+            idx = np.arange(i, i + self.chunk_size)
+            mask = idx < self.ends[i]
+            idx = np.minimum(idx, self.ends[i] - 1)
+            item["actions"] = torch.from_numpy(self.normed[idx])
+            item["action_mask"] = torch.from_numpy(mask.astype(np.float32))
+        if self.codes is not None:
+            item["codes"] = torch.from_numpy(self.codes[i])
+        return item
+
+
+def make_collate(model) -> Callable[[list[dict]], dict]:
+    """Batch samples through the model's processor."""
+
+    def collate(items: list[dict]) -> dict:
+        batch = {"inputs": model.prepare_inputs([it["images"] for it in items], [it["instruction"] for it in items])}
+        for key in ("actions", "action_mask", "codes"):
+            if key in items[0]:
+                batch[key] = torch.stack([it[key] for it in items])
+        return batch
+
+    return collate
+
+
+def plot_curves(history: dict[str, list[float]], path: str | Path, title: str) -> Path:
+    """Loss curves (one line per key) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in history.items():
+        if values:
+            ax.plot(np.arange(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
