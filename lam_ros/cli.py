@@ -17,6 +17,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the main job: run the whole pipeline on a fresh machine (CPU, offline)"),
     "sim-expert": ("sim_expert", "run the scripted expert in the simulator; write multi-view videos + a success table"),
+    "train-lam": ("train_lam", "train a latent action model (MVP-LAM / single / AC / cycle) on multi-view LeRobot data"),
+    "eval-lam": ("eval_lam", "action-centricity evaluation of a latent action model (MI, probe, AC, view leakage)"),
     "pretrain-vla": ("pretrain_vla", "VLA stage 1: train the backbone to predict LAM latent-action codes (no robot actions)"),
     "finetune-vla": ("finetune_vla", "VLA stage 2: LoRA + action-chunk decoder on action-labelled episodes"),
     "eval-sim": ("eval_sim", "closed-loop success/grasp table of VLA checkpoints and the scripted expert in the simulator"),

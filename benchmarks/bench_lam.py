@@ -1,0 +1,91 @@
+"""Benchmark the latent action model: training throughput and online inference latency.
+
+    .venv/bin/python benchmarks/bench_lam.py [--device cpu|cuda] [--threads 1] [--dinov2-base]
+
+Training: transitions/s of the offline configuration (patch source, 64x64, default dims,
+objective mvp, 2 views, batch 16). Inference: p50 / p99 latency of
+``LatentActionRuntime.infer`` at batch 1 for 2 and 3 views. ``--dinov2-base`` builds a randomly
+initialised DINOv2-Base (ViT-B/14, 224x224; same compute as the real weights) as the frozen backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lam_ros.latent_actions import LatentActionRuntime  # noqa: E402
+from models.lam import LAMConfig, LatentActionModel, compute_losses, objective_weights, save_lam  # noqa: E402
+
+
+def train_throughput(cfg: LAMConfig, device: str, steps: int, batch: int) -> float:
+    model = LatentActionModel(cfg).to(device).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 3e-4)
+    frames = torch.randint(0, 256, (batch, 2, 2, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8, device=device)
+    for i in range(steps + 3):
+        if i == 3:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        loss, _, _ = compute_losses(model, frames, cfg.loss_weights)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def latency(rt: LatentActionRuntime, views: int, iters: int) -> dict[str, float]:
+    s = rt.image_size
+    rng = np.random.default_rng(0)
+    ft = {f"v{i}": rng.integers(0, 256, (1, s, s, 3), dtype=np.uint8) for i in range(views)}
+    ftk = {f"v{i}": rng.integers(0, 256, (1, s, s, 3), dtype=np.uint8) for i in range(views)}
+    times = []
+    for i in range(iters + 5):
+        t0 = time.perf_counter()
+        rt.infer(ft, ftk)  # returns numpy: includes the device->host copy (synchronises)
+        if i >= 5:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)), "iters": iters}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--dinov2-base", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {"device": args.device, "threads": args.threads, "torch": torch.__version__}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dinov2_base:
+            from transformers import Dinov2Config, Dinov2Model
+
+            Dinov2Model(Dinov2Config(image_size=224, patch_size=14)).save_pretrained(Path(tmp) / "dino")
+            cfg = LAMConfig(feature_source="dinov2", backbone=str(Path(tmp) / "dino"), image_size=224,
+                            hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4)
+            results["config"] = "dinov2-base frozen + 12+12 blocks x 768 (UniVLA size)"
+        else:
+            cfg = LAMConfig(objective="mvp", loss_weights=objective_weights("mvp"))
+            results["config"] = "offline default: patch 8 on 64x64, 2+2 blocks x 128"
+            results["train_transitions_per_s"] = train_throughput(cfg, args.device, args.train_steps, 16)
+        save_lam(LatentActionModel(cfg), Path(tmp) / "ck")
+        rt = LatentActionRuntime.from_checkpoint(Path(tmp) / "ck", device=args.device)
+        for views in (2, 3):
+            results[f"infer_{views}views_batch1"] = latency(rt, views, args.iters)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""Action-centricity metrics for latent actions (FACTS section 7).
+
+All estimators take plain arrays (N, dz) latents and (N, da) actions and return bits.
+Neither scipy nor scikit-learn is in the project's environment, so the k-NN search
+of KSG, PCA and the probes are written on torch (brute-force Chebyshev distances in
+row blocks, ``torch.linalg.svd`` / ``lstsq``); each function says what it computes.
+Every MI estimator has a ``shuffled`` sanity value: the same estimator on a randomly
+permuted pairing, which must be about 0 bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LN2 = math.log(2.0)
+
+
+def _t(x, dtype=torch.float64) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype)
+    if t.ndim == 1:
+        t = t[:, None]
+    if not torch.isfinite(t).all():
+        raise ValueError("metric input contains NaN or infinite values")
+    return t
+
+
+def drop_constant(a: torch.Tensor, tol: float = 1e-9) -> torch.Tensor:
+    """Remove target dims that never vary (e.g. dz of a planar task): they carry no information and
+    their zero variance would turn NMSE / Gaussian entropies into 0/0."""
+    keep = a.std(0) > tol
+    if not keep.any():
+        raise ValueError("every target dimension is constant: nothing to measure")
+    return a[:, keep]
+
+
+def _check_pair(z: torch.Tensor, a: torch.Tensor, min_n: int = 8) -> None:
+    if z.shape[0] != a.shape[0]:
+        raise ValueError(f"latents ({z.shape[0]}) and actions ({a.shape[0]}) have different sample counts")
+    if z.shape[0] < min_n:
+        raise ValueError(f"need at least {min_n} samples, got {z.shape[0]}")
+
+
+def standardize(x: torch.Tensor, ref: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+    ref = x if ref is None else ref
+    return (x - ref.mean(0)) / (ref.std(0) + eps)
+
+
+def _split(n: int, seed: int, fracs=(0.6, 0.2, 0.2)) -> list[torch.Tensor]:
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cuts = np.cumsum([int(round(f * n)) for f in fracs[:-1]])
+    return list(torch.tensor_split(perm, cuts.tolist()))
+
+
+def _shuffled(a: torch.Tensor, seed: int) -> torch.Tensor:
+    return a[torch.randperm(a.shape[0], generator=torch.Generator().manual_seed(seed + 7919))]
+
+
+# -- KSG ---------------------------------------------------------------------------------
+def ksg_mi(x, y, k: int = 4, jitter: float = 1e-8, seed: int = 0, block: int = 1024) -> float:
+    """Kraskov-Stoegbauer-Grassberger estimator (algorithm 1, Chebyshev norm) in bits.
+
+    Inputs are z-scored and given a tiny jitter so that exactly repeated points
+    (quantised latents) do not produce zero-distance ties.
+    """
+    x, y = _t(x), drop_constant(_t(y))
+    _check_pair(x, y, min_n=k + 2)
+    g = torch.Generator().manual_seed(seed)
+    x = standardize(x) + jitter * torch.randn(x.shape, generator=g, dtype=x.dtype)
+    y = standardize(y) + jitter * torch.randn(y.shape, generator=g, dtype=y.dtype)
+    n = x.shape[0]
+    acc = torch.zeros((), dtype=torch.float64)
+    for start in range(0, n, block):
+        rows = torch.arange(start, min(start + block, n))
+        dx = torch.cdist(x[rows], x, p=float("inf"))
+        dy = torch.cdist(y[rows], y, p=float("inf"))
+        dx[torch.arange(len(rows)), rows] = float("inf")
+        dy[torch.arange(len(rows)), rows] = float("inf")
+        eps = torch.maximum(dx, dy).kthvalue(k, dim=1).values[:, None]
+        nx = (dx < eps).sum(1).double()
+        ny = (dy < eps).sum(1).double()
+        acc = acc + (torch.special.digamma(nx + 1) + torch.special.digamma(ny + 1)).sum()
+    mi = torch.special.digamma(torch.tensor(float(k))) + torch.special.digamma(torch.tensor(float(n))) - acc / n
+    return float(mi) / LN2
+
+
+def random_projection(z, dim: int, seed: int = 0) -> torch.Tensor:
+    """Gaussian random projection of z-scored latents to ``dim`` dims (identity if already small)."""
+    z = standardize(_t(z))
+    if z.shape[1] <= dim:
+        return z
+    g = torch.Generator().manual_seed(seed)
+    proj = torch.randn(z.shape[1], dim, generator=g, dtype=z.dtype) / math.sqrt(dim)
+    return z @ proj
+
+
+def ksg_report(z, a, k: int = 4, proj_dim: int = 8, seed: int = 0) -> dict[str, float]:
+    zp = random_projection(z, proj_dim, seed)
+    a = _t(a)
+    return {"mi_bits": ksg_mi(zp, a, k, seed=seed), "shuffled_bits": ksg_mi(zp, _shuffled(a, seed), k, seed=seed),
+            "k": k, "proj_dim": int(zp.shape[1])}
+
+
+# -- variational estimators --------------------------------------------------------------
+def _mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
+    layers, d = [], d_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    return nn.Sequential(*layers, nn.Linear(d, d_out))
+
+
+def _fit(loss_fn, params, steps: int, lr: float, val_fn, eval_every: int = 25):
+    """Adam on a loss; keep the parameters with the best validation score (early stopping)."""
+    opt = torch.optim.Adam(params, lr=lr)
+    best, best_state = -float("inf"), [p.detach().clone() for p in params]
+    for step in range(steps):
+        opt.zero_grad()
+        loss_fn().backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % eval_every == 0 or step == steps - 1:
+            with torch.no_grad():
+                score = float(val_fn())
+            if score > best:
+                best, best_state = score, [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for p, s in zip(params, best_state):
+            p.copy_(s)
+
+
+def barber_agakov_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float = 3e-3,
+                     seed: int = 0) -> float:
+    """I(Z;A) >= H(A) - E[-log q(a|z)], q = N(mlp(z), sigma^2 I) with one learned sigma; bits.
+
+    H(A) is the test cross-entropy of a diagonal Gaussian fitted to the training actions,
+    so an uninformative z gives about 0 (not a spurious positive value).
+    """
+    torch.manual_seed(seed)
+    z, a = _t(z, torch.float32), drop_constant(_t(a, torch.float32))
+    _check_pair(z, a)
+    tr, va, te = _split(len(z), seed)
+    z = standardize(z, z[tr])
+    a = standardize(a, a[tr])
+    mean_net = _mlp(z.shape[1], a.shape[1], hidden, depth)
+    log_sigma = nn.Parameter(torch.zeros(()))
+    params = list(mean_net.parameters()) + [log_sigma]
+
+    def nll(idx):
+        mu = mean_net(z[idx])
+        return (0.5 * ((a[idx] - mu) / log_sigma.exp()).pow(2) + log_sigma + 0.5 * math.log(2 * math.pi)).sum(1).mean()
+
+    def marginal_ce(idx):
+        var = a[tr].var(0) + 1e-8
+        mu = a[tr].mean(0)
+        return (0.5 * (a[idx] - mu).pow(2) / var + 0.5 * torch.log(2 * math.pi * var)).sum(1).mean()
+
+    _fit(lambda: nll(tr), params, steps, lr, lambda: -nll(va))
+    with torch.no_grad():
+        return float(marginal_ce(te) - nll(te)) / LN2
+
+
+def mine_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float = 3e-3, seed: int = 0,
+            n_shuffles: int = 8) -> float:
+    """MINE: Donsker-Varadhan bound E_p[T] - log E_{p(z)p(a)}[e^T], marginals by shuffling; bits."""
+    torch.manual_seed(seed)
+    z, a = _t(z, torch.float32), drop_constant(_t(a, torch.float32))
+    _check_pair(z, a)
+    tr, va, te = _split(len(z), seed)
+    z = standardize(z, z[tr])
+    a = standardize(a, a[tr])
+    critic = _mlp(z.shape[1] + a.shape[1], 1, hidden, depth)
+    params = list(critic.parameters())
+
+    def dv(idx, shuffles: int = 1):
+        zi, ai = z[idx], a[idx]
+        joint = critic(torch.cat([zi, ai], 1)).mean()
+        marg = torch.cat([critic(torch.cat([zi, ai[torch.randperm(len(idx))]], 1)) for _ in range(shuffles)])
+        return joint - (torch.logsumexp(marg.squeeze(1), 0) - math.log(marg.shape[0]))
+
+    _fit(lambda: -dv(tr), params, steps, lr, lambda: dv(va, n_shuffles))
+    with torch.no_grad():
+        return float(dv(te, n_shuffles)) / LN2
+
+
+def variational_report(z, a, seed: int = 0, steps: int = 500) -> dict[str, dict[str, float]]:
+    a_shuf = _shuffled(_t(a), seed)
+    return {
+        "barber_agakov": {"mi_bits": barber_agakov_mi(z, a, steps=steps, seed=seed),
+                          "shuffled_bits": barber_agakov_mi(z, a_shuf, steps=steps, seed=seed)},
+        "mine": {"mi_bits": mine_mi(z, a, steps=steps, seed=seed),
+                 "shuffled_bits": mine_mi(z, a_shuf, steps=steps, seed=seed)},
+    }
+
+
+# -- linear probe ------------------------------------------------------------------------
+def pca_fit(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and the top ``dim`` principal directions (dim, D) of x (SVD)."""
+    mean = x.mean(0)
+    _, sv, vh = torch.linalg.svd(x - mean, full_matrices=False)
+    rank = int((sv > sv.max().clamp_min(1e-30) * 1e-6).sum()) if sv.numel() else 0
+    return mean, vh[: max(1, min(dim, rank))]  # numerically null directions would give huge probe weights
+
+
+def linear_probe_nmse(z, a, pca_dim: int | None = 16, test_frac: float = 0.3, seed: int = 0) -> dict:
+    """NMSE of a linear map (PCA-reduced z -> a) on held-out samples: MSE / Var(target), per dim then mean.
+
+    Constant target dims are dropped; the variance is the whole set's, so a tiny test split with
+    nearly constant values cannot blow the ratio up.
+
+    The linear layer is fitted by least squares (the exact optimum of the MSE a
+    gradient-trained linear probe approaches), so the result has no optimiser noise.
+    """
+    z, a = _t(z), drop_constant(_t(a))
+    _check_pair(z, a)
+    perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))
+    n_te = max(2, int(round(test_frac * len(z))))
+    te, tr = perm[:n_te], perm[n_te:]
+
+    def fit_eval(targets: torch.Tensor) -> torch.Tensor:
+        mean, comps = pca_fit(z[tr], pca_dim if pca_dim is not None else z.shape[1])
+        feats = (z - mean) @ comps.t()
+        x = torch.cat([feats, torch.ones(len(feats), 1, dtype=feats.dtype)], 1)
+        w = torch.linalg.lstsq(x[tr], targets[tr]).solution
+        err = (x[te] @ w - targets[te]).pow(2).mean(0)
+        return err / targets.var(0, unbiased=False)  # whole-set variance: stable for small test splits
+
+    per_dim = fit_eval(a)
+    shuffled = fit_eval(_shuffled(a, seed))
+    return {"nmse": float(per_dim.mean()), "nmse_per_dim": [float(x) for x in per_dim],
+            "shuffled_nmse": float(shuffled.mean()), "pca_dim": pca_dim}
+
+
+def net_actions(actions, eps: float = 1e-6) -> np.ndarray:
+    """(N, H, 7) per-step actions over the frame gap -> (N, 7) net actions, z-scored.
+
+    Sum of the first 6 (delta pose) dims over the horizon, the last step's gripper value,
+    then re-normalised with the net actions' own statistics (MVP-LAM appendix B).
+    """
+    a = np.asarray(actions, dtype=np.float64)
+    if a.ndim != 3 or a.shape[2] < 2:
+        raise ValueError(f"actions must be (N, H, dim>=2), got shape {a.shape}")
+    net = np.concatenate([a[:, :, :-1].sum(1), a[:, -1, -1:]], axis=1)
+    return (net - net.mean(0)) / (net.std(0) + eps)
+
+
+# -- AC structure, leakage, codebook ----------------------------------------------------
+def pearson(x, y) -> float:
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    x, y = x - x.mean(), y - y.mean()
+    denom = np.sqrt((x**2).sum() * (y**2).sum())
+    return float((x * y).sum() / denom) if denom > 0 else 0.0
+
+
+def ac_structure(z_ij, z_jk, z_ik, z_ii=None, z_ji=None, state_delta=None) -> dict[str, float]:
+    """AC-LAM structure metrics on flattened latents (N, D).
+
+    additivity: E||z_ik - z_ij - z_jk||^2 / E||z_ij||^2; identity: E||z_ii|| / E||z_ij||;
+    inverse: E||z_ij + z_ji|| / E||z_ij||; norm_state_r: Pearson r(||z_ij||, ||delta state_ij||).
+    """
+    f = lambda x: np.asarray(x, np.float64).reshape(len(x), -1)  # noqa: E731
+    z_ij, z_jk, z_ik = f(z_ij), f(z_jk), f(z_ik)
+    norm_ij = np.linalg.norm(z_ij, axis=1)
+    out = {"additivity_residual": float(((z_ik - z_ij - z_jk) ** 2).sum(1).mean() / ((z_ij**2).sum(1).mean() + 1e-12))}
+    if z_ii is not None:
+        out["identity"] = float(np.linalg.norm(f(z_ii), axis=1).mean() / (norm_ij.mean() + 1e-12))
+    if z_ji is not None:
+        out["inverse"] = float(np.linalg.norm(z_ij + f(z_ji), axis=1).mean() / (norm_ij.mean() + 1e-12))
+    if state_delta is not None:
+        out["norm_state_r"] = pearson(norm_ij, np.linalg.norm(f(state_delta), axis=1))
+    return out
+
+
+def view_leakage_probe(z, labels, test_frac: float = 0.3, steps: int = 300, seed: int = 0) -> dict[str, float]:
+    """Held-out accuracy of a logistic-regression probe predicting the camera from the latent.
+
+    ``chance`` is the majority-class rate of the test split; a view-invariant latent scores about chance.
+    """
+    torch.manual_seed(seed)
+    z = standardize(_t(z, torch.float32))
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    _check_pair(z, y[:, None])
+    n_cls = int(y.max()) + 1
+    perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))
+    n_te = max(2, int(round(test_frac * len(z))))
+    te, tr = perm[:n_te], perm[n_te:]
+    probe = nn.Linear(z.shape[1], n_cls)
+    opt = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-4)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(probe(z[tr]), y[tr]).backward()
+        opt.step()
+    with torch.no_grad():
+        acc = float((probe(z[te]).argmax(1) == y[te]).float().mean())
+    chance = float(torch.bincount(y[te], minlength=n_cls).max()) / len(te)
+    return {"accuracy": acc, "chance": chance, "num_views": n_cls}
+
+
+def _entropy_bits(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def codebook_stats(codes, num_codes: int) -> dict[str, float]:
+    """Usage (fraction of codes ever used), entropy of single codes and of whole code tuples, perplexity."""
+    c = np.asarray(codes).reshape(len(codes), -1)
+    counts = np.bincount(c.ravel(), minlength=num_codes)
+    _, tuple_counts = np.unique(c, axis=0, return_counts=True)
+    h = _entropy_bits(counts)
+    return {
+        "usage": float((counts > 0).mean()),
+        "code_entropy_bits": h,
+        "code_entropy_max_bits": math.log2(num_codes),
+        "perplexity": 2.0**h,
+        "tuple_entropy_bits": _entropy_bits(tuple_counts),
+        "unique_tuples": int(len(tuple_counts)),
+    }
