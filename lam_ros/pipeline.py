@@ -147,14 +147,10 @@ class PolicyController:
 # ----------------------------------------------------------- latent actions ---
 
 def load_latent_model(checkpoint: str, device: str = "cpu"):
-    """The LAM runtime (``lam_ros.latent_actions``) with ``infer(frames_t, frames_tk)``."""
-    from lam_ros import latent_actions  # torch: only when really loading
+    """The LAM runtime (``lam_ros.latent_actions``) with ``infer(frames_t, frames_tk)``, loaded once."""
+    from lam_ros.latent_actions import LatentActionRuntime  # torch: only when really loading
 
-    for name in ("load", "load_latent_actions", "LatentActions"):
-        obj = getattr(latent_actions, name, None)
-        if obj is not None:
-            return getattr(obj, "load", obj)(checkpoint, device=device)
-    raise ImportError("lam_ros.latent_actions has no loader (expected load(checkpoint, device=...))")
+    return LatentActionRuntime.from_checkpoint(checkpoint, device=device)
 
 
 @dataclass

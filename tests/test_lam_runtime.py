@@ -60,3 +60,16 @@ def test_bad_inputs(runtime):
         LatentActionRuntime(runtime.model, fusion="max")
     with pytest.raises(FileNotFoundError):
         LatentActionRuntime.from_checkpoint("/nonexistent/ck")
+
+
+def test_pipeline_loader_gives_the_same_runtime(tmp_path):
+    """What the ROS latent-action node and `lam-ros run` load is this runtime, from the same checkpoint."""
+    from lam_ros.pipeline import load_latent_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "checkpoint"
+    save_lam(LatentActionModel(tiny_config(views=["a", "b"])), path)
+    loaded = load_latent_model(str(path), device="cpu")
+    reference = LatentActionRuntime.from_checkpoint(path)
+    ft, ftk = {"a": imgs(1, 0), "b": imgs(1, 1)}, {"a": imgs(1, 2), "b": imgs(1, 3)}
+    np.testing.assert_array_equal(loaded.infer(ft, ftk)[0], reference.infer(ft, ftk)[0])
