@@ -6,8 +6,8 @@ radians, extrinsic X-Y-Z i.e. ``R = Rz(yaw) @ Ry(pitch) @ Rx(roll)``) plus a
 gripper opening in [0, 1] (1 open, 0 closed, the simulator's convention). The
 safety layer checks this form; adapters translate it to a driver's message.
 
-The rotation helpers are hand-written with NumPy because SciPy is not a
-dependency of the project and only a handful of conversions are needed.
+The rotation helpers are thin names over SciPy's ``Rotation`` (the same
+conventions the simulator's controller uses).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 __all__ = [
     "EECommand",
@@ -70,57 +71,20 @@ def wrap_angle(a):
 
 
 def rpy_to_matrix(rpy) -> np.ndarray:
-    r, p, y = (float(v) for v in np.asarray(rpy, dtype=np.float64).reshape(3))
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    return np.array(
-        [
-            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-            [-sp, cp * sr, cp * cr],
-        ]
-    )
+    return Rotation.from_euler("xyz", np.asarray(rpy, dtype=np.float64).reshape(3)).as_matrix()
 
 
 def matrix_to_rpy(R) -> np.ndarray:
-    R = np.asarray(R, dtype=np.float64)
-    sp = -R[2, 0]
-    sp = min(1.0, max(-1.0, sp))
-    pitch = math.asin(sp)
-    if abs(sp) < 1.0 - 1e-9:
-        roll = math.atan2(R[2, 1], R[2, 2])
-        yaw = math.atan2(R[1, 0], R[0, 0])
-    else:  # gimbal lock: put everything in yaw
-        roll = 0.0
-        yaw = math.atan2(-R[0, 1], R[1, 1])
-    return np.array([roll, pitch, yaw])
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_euler("xyz")
 
 
 def axis_angle_to_matrix(rotvec) -> np.ndarray:
-    """Rodrigues' formula for a rotation vector (axis * angle)."""
-    rotvec = np.asarray(rotvec, dtype=np.float64).reshape(3)
-    theta = float(np.linalg.norm(rotvec))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = rotvec / theta
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(theta) * K + (1 - math.cos(theta)) * (K @ K)
+    return Rotation.from_rotvec(np.asarray(rotvec, dtype=np.float64).reshape(3)).as_matrix()
 
 
 def matrix_to_axis_angle(R) -> np.ndarray:
-    """Inverse of :func:`axis_angle_to_matrix` (rotation vector, angle in [0, pi])."""
-    R = np.asarray(R, dtype=np.float64)
-    cos_t = min(1.0, max(-1.0, (np.trace(R) - 1.0) / 2.0))
-    theta = math.acos(cos_t)
-    if theta < 1e-9:
-        return np.zeros(3)
-    if theta > math.pi - 1e-6:
-        # Near pi the antisymmetric part vanishes: take the axis from R + I.
-        M = (R + np.eye(3)) / 2.0
-        i = int(np.argmax(np.diag(M)))
-        axis = M[:, i] / math.sqrt(max(M[i, i], 1e-12))
-        return axis / np.linalg.norm(axis) * theta
-    axis = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]]) / (2 * math.sin(theta))
-    return axis * theta
+    """Rotation vector (axis * angle, angle in [0, pi]) of a rotation matrix."""
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_rotvec()
 
 
 def rotation_angle(rpy_a, rpy_b) -> float:
