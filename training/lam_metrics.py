@@ -1,9 +1,11 @@
 """Action-centricity metrics for latent actions (FACTS section 7).
 
 All estimators take plain arrays (N, dz) latents and (N, da) actions and return bits.
-Neither scipy nor scikit-learn is in the project's environment, so the k-NN search
-of KSG, PCA and the probes are written on torch (brute-force Chebyshev distances in
-row blocks, ``torch.linalg.svd`` / ``lstsq``); each function says what it computes.
+The k-NN search of KSG, PCA and the probes are written on torch (exact brute-force
+Chebyshev distances in row blocks, ``torch.linalg.svd`` / ``lstsq``): exact and
+vectorised, O(N^2) in time but bounded in memory, fine for the few thousand
+transitions an evaluation uses (for far larger N a KD-tree such as SciPy's
+``cKDTree`` would be the better tool); each function says what it computes.
 Every MI estimator has a ``shuffled`` sanity value: the same estimator on a randomly
 permuted pairing, which must be about 0 bits.
 """
