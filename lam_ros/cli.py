@@ -17,6 +17,9 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "the main job: run the whole pipeline on a fresh machine (CPU, offline)"),
     "sim-expert": ("sim_expert", "run the scripted expert in the simulator; write multi-view videos + a success table"),
+    "record-sim": ("record_sim", "record simulator episodes (scripted expert) into a crash-safe multi-view LeRobot dataset"),
+    "bag2lerobot": ("bag2lerobot", "convert ROS 2 bags (sqlite3/mcap, no ROS needed) into a synchronized multi-view LeRobot dataset"),
+    "recover": ("recover", "make a recording readable again after a crash (keeps every committed episode)"),
     "train-lam": ("train_lam", "train a latent action model (MVP-LAM / single / AC / cycle) on multi-view LeRobot data"),
     "eval-lam": ("eval_lam", "action-centricity evaluation of a latent action model (MI, probe, AC, view leakage)"),
     "pretrain-vla": ("pretrain_vla", "VLA stage 1: train the backbone to predict LAM latent-action codes (no robot actions)"),

@@ -1,0 +1,99 @@
+"""Simulator episodes (scripted expert, later policy rollouts) into a LeRobot dataset.
+
+The stored action is ``info["applied_action"]``: the Bridge delta the arm
+controller actually executed after clamping, never the one requested. All
+cameras render the same physics state, so their capture time is the sim time
+of the observation; they still pass through the shared sync core so the
+dataset carries the same audit features (skew 0) as bag and live recordings.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+
+from lam_ros.recording.episode import EpisodeAssembler, SignalBuffer
+from lam_ros.recording.report import RecordingReport
+from lam_ros.recording.writer import RecordingWriter, build_features
+
+STATE_NAMES = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
+ACTION_NAMES = ["dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"]
+
+
+def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episodes: int = 1,
+               cameras: Sequence[str] = ("third_person", "side", "wrist"), image_size=(128, 128),
+               randomize_cameras: bool = False, seed: int = 0, max_steps: int | None = None,
+               policy: Callable | None = None, only_success: bool = False, resume: bool = False,
+               vcodec: str = "h264", progress: bool = True, env=None) -> RecordingReport:
+    """Record ``episodes`` committed episodes. ``policy(obs) -> action``; default: the scripted expert.
+
+    Episode i uses seed ``seed + i`` (after resume: continues from the number
+    of committed episodes). With ``only_success`` failed attempts are discarded
+    and counted in the report, and seeds keep increasing until enough succeed.
+    """
+    import sim as simpkg
+    from tqdm import tqdm
+
+    if episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    env = env or simpkg.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=image_size,
+                                 randomize_cameras=randomize_cameras)
+    cams = list(env.cameras)
+    fps = int(round(env.control_hz))
+    features = build_features({c: (env.image_height, env.image_width) for c in cams}, STATE_NAMES, ACTION_NAMES)
+    writer = RecordingWriter(root, fps, features, robot_type=robot, resume=resume, vcodec=vcodec)
+    report = RecordingReport.load_or_new(root, cams, source="record-sim", committed_episodes=writer.episodes)
+    expert = None if policy is not None else simpkg.make_expert(env)
+    attempt = writer.episodes
+    target = writer.episodes + episodes
+    bar = tqdm(total=episodes, desc=f"record-sim {robot}/{task}", unit="ep", disable=not progress)
+    try:
+        while writer.episodes < target:
+            ep_seed = seed + attempt
+            attempt += 1
+            success, n, asm = _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams)
+            if only_success and not success:
+                writer.discard_episode()
+                report.warn("unsuccessful expert episode discarded (--only-success)")
+                continue
+            report.add_episode(writer.episodes, n, asm.resampler.held, asm.dropped(), asm.skews,
+                               source=f"seed {ep_seed}, success={success}", warnings=asm.collect_warnings())
+            writer.save_episode(report=report)
+            bar.update(1)
+    finally:
+        bar.close()
+        writer.discard_episode()
+        writer.close()
+        env.close()
+    return report
+
+
+def _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams):
+    obs, info = env.reset(seed=ep_seed)
+    if expert is not None:
+        expert.reset()
+    asm = EpisodeAssembler(cams, fps, slop=1e-3, timeout=10.0 / fps)
+    state, action = SignalBuffer("state", 7), SignalBuffer("applied action", 7)
+    period = 1.0 / fps
+    steps = min(env.max_episode_steps, max_steps or env.max_episode_steps)
+    frames = []
+    success = False
+    for _ in range(steps):
+        t = float(info["sim_time"])
+        requested = expert.act(obs) if expert is not None else policy(obs)
+        next_obs, _, terminated, truncated, info = env.step(requested)
+        state.add(t, env.state_vector(obs))
+        action.add(t + period / 2, info["applied_action"])  # the command that acted on this frame
+        for cam in cams:
+            frames += asm.add_image(cam, t, obs["images"][cam])
+        obs = next_obs
+        success = bool(info.get("success", False))
+        if terminated or truncated:
+            break
+    frames += asm.flush()
+    task_text = env.instruction
+    for gf in frames:
+        s = state.at(gf.grid_time + 1e-6)
+        a = action.command_for(gf.grid_time, period)
+        writer.add_frame(asm.lerobot_frame(gf, lambda cam, img: img, s, a, task_text))
+    return success, len(frames), asm
