@@ -50,6 +50,7 @@ fi
 # uv installs the ~8 GB pinned set (torch + CUDA runtime wheels, lerobot) in
 # well under a minute once downloaded; plain pip takes several minutes.
 "$VENV/bin/uv" pip install --python "$VENV/bin/python" -r requirements/lock.txt
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps -e .
+# compat mode = a .pth pointing at the checkout, so packages added later import without a reinstall.
+"$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps -e . --config-settings editable_mode=compat
 echo "$want" > "$stamp"
 echo "setup: done ($VENV)"
