@@ -1,0 +1,76 @@
+"""`lam-ros demo`: stage order, data routing, resuming, and bad arguments (subcommands faked)."""
+
+import argparse
+
+import pytest
+
+from lam_ros.commands import demo
+
+
+def _args(tmp_path, *extra):
+    parser = argparse.ArgumentParser()
+    demo.configure(parser)
+    return parser.parse_args(["--out", str(tmp_path), "--tasks", "carrot_on_plate,stack_cube", *extra])
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Replace each subcommand by a recorder that creates the output the real one would."""
+    seen = []
+
+    def fake(name, argv):
+        seen.append((name, argv))
+        for flag in ("--output", "--out"):
+            if flag in argv:
+                target = argv[argv.index(flag) + 1]
+                from pathlib import Path
+
+                path = Path(target) / ("checkpoint" if name == "train-lam" else "")
+                path.mkdir(parents=True, exist_ok=True)
+
+    monkeypatch.setattr(demo, "_run_subcommand", fake)
+    return seen
+
+
+def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls):
+    assert demo.run(_args(tmp_path)) == 0
+    names = [name for name, _ in calls]
+    assert names == ["record-sim"] * 4 + ["train-lam", "pretrain-vla", "finetune-vla", "finetune-vla", "eval-sim"]
+    record_roots = [argv[argv.index("--output") + 1] for name, argv in calls if name == "record-sim"]
+    play = [r for r in record_roots if "/play_" in r]
+    labelled = [r for r in record_roots if "/labelled_" in r]
+    assert len(play) == len(labelled) == 2
+    # Latent pretraining and the LAM see only the action-free play data; finetuning only the labelled data.
+    lam_argv = calls[4][1]
+    assert lam_argv[lam_argv.index("--dataset") + 1].split(",") == play
+    pre_argv = calls[5][1]
+    assert set(play) <= set(pre_argv) and not set(labelled) & set(pre_argv)
+    for name, argv in calls[6:8]:
+        assert set(labelled) <= set(argv) and not set(play) & set(argv)
+    # One finetune starts from the stage-1 checkpoint, the baseline from scratch.
+    inits = {argv[argv.index("--init") + 1] for _, argv in calls[6:8]}
+    assert inits == {str(tmp_path / "vla_pretrained"), "tiny"}
+    # Evaluation uses seeds no demonstration used.
+    eval_argv = calls[8][1]
+    assert int(eval_argv[eval_argv.index("--seed") + 1]) == demo.EVAL_SEED
+    assert (tmp_path / "demo_summary.json").exists()
+
+
+def test_finished_stages_are_skipped_unless_forced(tmp_path, calls):
+    demo.run(_args(tmp_path))
+    calls.clear()
+    demo.run(_args(tmp_path))
+    assert calls == []
+    demo.run(_args(tmp_path, "--force", "--stages", "lam"))
+    assert [name for name, _ in calls] == ["train-lam"]
+
+
+@pytest.mark.parametrize("extra,message", [(["--stages", "record,fly"], "unknown stage"),
+                                           (["--tasks", "juggle"], "unknown task")])
+def test_bad_arguments_are_named(tmp_path, calls, extra, message):
+    parser = argparse.ArgumentParser()
+    demo.configure(parser)
+    args = parser.parse_args(["--out", str(tmp_path), *extra])
+    with pytest.raises(ValueError, match=message):
+        demo.run(args)
+    assert calls == []
