@@ -21,7 +21,7 @@ import torch
 
 from models.vla import VLA, LoraSettings, VLAConfig
 from models.vla.model import CONFIG_FILE
-from models.vla.train_state import load_optimizer, load_trainer_state, save_optimizer, save_trainer_state
+from training.train_state import load_optimizer, load_trainer_state, save_optimizer, save_trainer_state
 from training.vla_data import Labeller, VLAFrames, label_latent_codes, load_episodes, make_collate, plot_curves
 
 log = logging.getLogger(__name__)

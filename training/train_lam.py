@@ -2,7 +2,7 @@
 
 Runs unchanged on one CPU, one GPU, or several GPUs/nodes via ``accelerate launch``.
 Checkpoints (``<output>/checkpoint/``): config.json, model.safetensors,
-optimizer.safetensors and train_state.json (step, history); ``resume=True`` continues them.
+optimizer.safetensors + optimizer.json (training/train_state.py) and train_state.json (step, history); ``resume=True`` continues them.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from models.lam import LAMConfig, LatentActionModel, LatentBuffer, compute_losses, load_weights, objective_weights, save_lam
 
+from .train_state import load_optimizer, save_optimizer
 from .lam_data import TransitionDataset, load_episodes, parse_frame_gap, split_episodes
 
 log = logging.getLogger(__name__)
@@ -57,33 +56,6 @@ class LAMObjective(torch.nn.Module):
 
     def forward(self, frames: torch.Tensor):
         return compute_losses(self.model, frames, self.model.cfg.loss_weights, self.buffer)
-
-
-def save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    """Optimizer state as safetensors (tensors) + JSON metadata (param groups, scalars): no pickle."""
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for name, val in st.items():
-            if torch.is_tensor(val):
-                tensors[f"{pid}.{name}"] = val.detach().contiguous().cpu()
-            else:
-                scalars[f"{pid}.{name}"] = val
-    meta = {"param_groups": sd["param_groups"], "scalars": scalars}
-    save_file(tensors, str(path), metadata={"optimizer": json.dumps(meta)})
-
-
-def load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads(f.metadata()["optimizer"])
-        state: dict[int, dict] = {}
-        for key in f.keys():
-            pid, name = key.split(".", 1)
-            state.setdefault(int(pid), {})[name] = f.get_tensor(key)
-    for key, val in meta["scalars"].items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = val
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -152,7 +124,7 @@ def train(cfg: TrainConfig) -> dict:
     start, history, warnings_seen = 0, [], []
     if cfg.resume and (ck_dir / "train_state.json").is_file():
         load_weights(model, ck_dir)
-        load_optimizer(opt, ck_dir / "optimizer.safetensors")
+        load_optimizer(opt, ck_dir)
         state = json.loads((ck_dir / "train_state.json").read_text())
         start, history = int(state["step"]), state["history"]
         log.info("resumed from %s at step %d", ck_dir, start)
@@ -163,7 +135,7 @@ def train(cfg: TrainConfig) -> dict:
         if not accelerator.is_main_process:
             return
         save_lam(accelerator.unwrap_model(objective).model, ck_dir)
-        save_optimizer(opt.optimizer if hasattr(opt, "optimizer") else opt, ck_dir / "optimizer.safetensors")
+        save_optimizer(opt.optimizer if hasattr(opt, "optimizer") else opt, ck_dir)
         state = {"step": step, "history": history, "train_config": asdict(cfg),
                  "train_episodes": [[e.dataset, e.index] for e in train_eps],
                  "heldout_episodes": [[e.dataset, e.index] for e in held]}
