@@ -35,7 +35,7 @@ class LatentActionRuntime:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", fusion: str = "mean",
-                        backbone: str | None = None) -> "LatentActionRuntime":
+                        backbone: str | None = None) -> LatentActionRuntime:
         from models.lam import load_lam
 
         return cls(load_lam(path, device=device, backbone=backbone), device=device, fusion=fusion)

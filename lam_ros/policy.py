@@ -110,7 +110,7 @@ class Policy:
         action_dim: int | None = None,
         torch_dtype=None,
         **executor_kwargs,
-    ) -> "Policy":
+    ) -> Policy:
         """Load a finetuned VLA checkpoint. ``robot`` / ``action_dim``, when given, must
         match what the checkpoint was trained for. On CUDA the backbone runs in bf16
         unless ``torch_dtype`` says otherwise."""

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from lam_ros.adapters.ee import matrix_to_rpy, rpy_to_matrix
+from lam_ros.adapters.ee import matrix_to_rpy
 
 STAMP_LABEL_PREFIX = "stamp_ns="
 

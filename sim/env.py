@@ -19,7 +19,7 @@ states (MuJoCo is deterministic on one machine).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np

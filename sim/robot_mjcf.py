@@ -189,7 +189,8 @@ def build_mjcf(name: str, links: tuple[Link, ...], tool_offset: float, tool_quat
   </equality>
   <actuator>
 {actuators}
-    <position name="gripper" joint="left_finger" kp="{GRIPPER_KP}" kv="10" ctrlrange="{grip.finger_min} {grip.finger_max}" forcerange="-{GRIPPER_FORCE} {GRIPPER_FORCE}"/>
+    <position name="gripper" joint="left_finger" kp="{GRIPPER_KP}" kv="10" ctrlrange="{grip.finger_min} {grip.finger_max}"
+              forcerange="-{GRIPPER_FORCE} {GRIPPER_FORCE}"/>
   </actuator>
 </mujoco>
 """

@@ -15,7 +15,7 @@ two finger pads, never welds. Object masses are 0.03-0.25 kg.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -191,8 +191,8 @@ def run_and_kill(root: Path, mode: str, until: str, resume: bool = False, start_
     import pytest
 
     code = (
-        "import sys; sys.path[:0] = [%r, %r]; import _recording_helpers as h; "
-        "h.child_record(%r, %r, resume=%r, start_ep=%d)" % (str(REPO), str(REPO / "tests"), str(root), mode, resume, start_ep)
+        f"import sys; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]; import _recording_helpers as h; "
+        f"h.child_record({str(root)!r}, {mode!r}, resume={resume!r}, start_ep={start_ep:d})"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

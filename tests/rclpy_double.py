@@ -366,7 +366,7 @@ class SetParametersResult:
 
 @dataclass
 class Publisher:
-    node: "Node"
+    node: Node
     msg_type: type
     topic: str
     qos: QoSProfile
@@ -384,7 +384,7 @@ class Publisher:
 
 @dataclass
 class Subscription:
-    node: "Node"
+    node: Node
     msg_type: type
     topic: str
     callback: object

@@ -45,7 +45,7 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     assert lam_argv[lam_argv.index("--dataset") + 1].split(",") == play
     pre_argv = calls[5][1]
     assert set(play) <= set(pre_argv) and not set(labelled) & set(pre_argv)
-    for name, argv in calls[6:8]:
+    for _, argv in calls[6:8]:
         assert set(labelled) <= set(argv) and not set(play) & set(argv)
     # One finetune starts from the stage-1 checkpoint, the baseline from scratch.
     inits = {argv[argv.index("--init") + 1] for _, argv in calls[6:8]}

@@ -38,7 +38,7 @@ def check_frames(ds, n, cams=("cam_a", "cam_b"), episode_offset=0):
 def test_round_trip_two_bags_two_episodes(tmp_path, storage):
     write_bag(tmp_path / "bags" / "ep0", storage=storage, encodings={CAMS[1]: "bgr8"})
     write_bag(tmp_path / "bags" / "ep1", storage=storage, compressed=(CAMS[1],))
-    report = bags_to_lerobot([tmp_path / "bags"], tmp_path / "ds", opts(), robot_type="widowx", progress=False)
+    bags_to_lerobot([tmp_path / "bags"], tmp_path / "ds", opts(), robot_type="widowx", progress=False)
     ds = load_dataset(tmp_path / "ds")
     assert ds.num_episodes == 2 and len(ds) == 24
     assert ds.meta.robot_type == "widowx"

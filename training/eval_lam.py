@@ -120,7 +120,7 @@ def summarize(report: dict) -> dict[str, float]:
          "code_entropy_bits": report["codebook"]["code_entropy_bits"]}
     if all("ac_structure" in r for r in pv):
         for key in ("additivity_residual", "identity", "inverse", "norm_state_r"):
-            s[key] = mean(lambda r: r["ac_structure"][key])
+            s[key] = mean(lambda r, key=key: r["ac_structure"][key])
     if "view_leakage" in report:
         s["view_probe_acc"] = report["view_leakage"]["accuracy"]
         s["view_probe_chance"] = report["view_leakage"]["chance"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | 
     info: dict = {}
     limit = env.unwrapped.max_episode_steps if max_steps is None else min(max_steps, env.unwrapped.max_episode_steps)
     steps = 0
-    for steps in range(1, limit + 1):
+    for steps in range(1, limit + 1):  # noqa: B007 - `steps` is the episode length after the loop
         obs, _, terminated, truncated, info = env.step(act(obs))
         for m in METRICS[1:]:
             seen[m] = seen[m] or bool(info.get(m, False))
@@ -94,7 +94,7 @@ def evaluate(
     seeds = [seed + i for i in range(episodes)]
     policies = {name: Policy.load(src, device=device, robot=robot, action_dim=7) for name, src in agents.items() if src != EXPERT}
     results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "agents": dict(agents), "episodes": {}, "summary": {}}
-    for name, src in agents.items():
+    for name in agents:
         cameras = policies[name].cameras if name in policies else ["third_person", "wrist"]
         for task in tasks:
             env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(image_size, image_size))

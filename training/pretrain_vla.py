@@ -91,7 +91,8 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     n_trainable = sum(p.numel() for p in params)
-    log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s", title, len(dataset), n_trainable, settings.steps, step, accelerator.device)
+    log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s",
+             title, len(dataset), n_trainable, settings.steps, step, accelerator.device)
 
     def save() -> None:
         accelerator.wait_for_everyone()

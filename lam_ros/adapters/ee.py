@@ -52,13 +52,13 @@ class EECommand:
         return np.concatenate([self.position, self.rpy])
 
     @classmethod
-    def from_pose6(cls, pose6, gripper: float, **kwargs) -> "EECommand":
+    def from_pose6(cls, pose6, gripper: float, **kwargs) -> EECommand:
         pose6 = np.asarray(pose6, dtype=np.float64).reshape(-1)
         if pose6.shape != (6,):
             raise ValueError(f"pose6 must have 6 values (xyz + rpy), got shape {pose6.shape}")
         return cls(position=pose6[:3], rpy=pose6[3:], gripper=gripper, **kwargs)
 
-    def copy(self) -> "EECommand":
+    def copy(self) -> EECommand:
         return EECommand(self.position.copy(), self.rpy.copy(), self.gripper, self.stamp_s, self.frame_id, list(self.notes))
 
     def is_finite(self) -> bool:

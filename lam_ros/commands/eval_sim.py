@@ -12,7 +12,8 @@ from __future__ import annotations
 
 def configure(parser) -> None:
     parser.add_argument("--checkpoint", required=True, help="finetuned VLA checkpoint directory (reported as 'policy')")
-    parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR", help="another checkpoint to evaluate on the same seeds (repeatable)")
+    parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR",
+                        help="another checkpoint to evaluate on the same seeds (repeatable)")
     parser.add_argument("--robot", default="widowx", help="widowx or piper (default widowx)")
     parser.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     parser.add_argument("--episodes", type=int, default=24, help="episodes per task (default 24)")

@@ -44,6 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-codes", type=int, default=16)
     parser.add_argument("--num-tokens", type=int, default=4)
     parser.add_argument("--code-dim", type=int, default=128)
+    parser.add_argument("--usage-decay", type=float, default=0.99,
+                        help="EMA decay of code usage; a code is restarted once its EMA falls below 5%% of uniform")
     parser.add_argument("--usage-warn", type=float, default=0.25, help="warn when codebook usage falls below this")
 
 
@@ -53,7 +55,8 @@ def run(args) -> int:
     model = {"feature_source": args.feature_source, "backbone": args.backbone, "image_size": args.image_size,
              "patch_size": args.patch_size, "hidden_dim": args.hidden_dim, "encoder_depth": args.depth,
              "decoder_depth": args.depth, "num_heads": args.heads, "quantizer": args.quantizer,
-             "num_codes": args.num_codes, "num_tokens": args.num_tokens, "code_dim": args.code_dim}
+             "num_codes": args.num_codes, "num_tokens": args.num_tokens, "code_dim": args.code_dim,
+             "usage_decay": args.usage_decay}
     cfg = TrainConfig(datasets=_csv(args.dataset), views=_csv(args.views), output=args.output,
                       objective=args.objective, frame_gap=args.frame_gap, steps=args.steps,
                       batch_size=args.batch_size, lr=args.lr, holdout_frac=args.holdout_frac,

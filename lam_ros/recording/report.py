@@ -87,7 +87,7 @@ class RecordingReport:
 
     @classmethod
     def load_or_new(cls, root: str | Path, cameras: list[str], source: str = "",
-                    committed_episodes: int | None = None) -> "RecordingReport":
+                    committed_episodes: int | None = None) -> RecordingReport:
         """Continue an existing report on resume (keeping only committed episodes)."""
         report = cls(cameras, source)
         path = Path(root) / "recording_report.json"

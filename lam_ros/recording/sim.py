@@ -9,7 +9,7 @@ dataset carries the same audit features (skew 0) as bag and live recordings.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 
 from lam_ros.recording.episode import EpisodeAssembler, SignalBuffer

@@ -21,7 +21,8 @@ import itertools
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 
 class SyncError(ValueError):

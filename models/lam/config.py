@@ -92,7 +92,7 @@ class LAMConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LAMConfig":
+    def from_dict(cls, data: dict) -> LAMConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -103,13 +103,13 @@ class LAMConfig:
         Path(path).write_text(self.to_json() + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "LAMConfig":
+    def load(cls, path: str | Path) -> LAMConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"LAM config not found: {path}")
         return cls.from_dict(json.loads(path.read_text()))
 
-    def architecture_diff(self, other: "LAMConfig") -> dict[str, tuple]:
+    def architecture_diff(self, other: LAMConfig) -> dict[str, tuple]:
         """Fields that change the weights' meaning or shapes (not data/objective bookkeeping)."""
         skip = {"views", "frame_gap", "objective", "loss_weights", "cycle_buffer_size", "restart_every",
                 "dead_code_threshold", "usage_decay", "commitment"}

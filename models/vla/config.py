@@ -70,7 +70,7 @@ class VLAConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "VLAConfig":
+    def load(cls, path: str | Path) -> VLAConfig:
         data = json.loads(Path(path).read_text())
         version = data.get("format_version", FORMAT_VERSION)
         if version > FORMAT_VERSION:

@@ -63,7 +63,7 @@ class VLA(nn.Module):
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def create(cls, config: VLAConfig, torch_dtype=None) -> "VLA":
+    def create(cls, config: VLAConfig, torch_dtype=None) -> VLA:
         backbone, processor = build_backbone(config.backbone, config.num_latent_tokens, torch_dtype=torch_dtype)
         return cls(config, backbone, processor)
 
@@ -211,7 +211,7 @@ class VLA(nn.Module):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu", torch_dtype=None) -> "VLA":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu", torch_dtype=None) -> VLA:
         """Rebuild a VLA from a checkpoint directory in one call (no hub access)."""
         from safetensors.torch import load_model
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor

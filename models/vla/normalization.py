@@ -28,7 +28,7 @@ class ActionNormalizer:
         return int(self.q01.shape[0]) + 1
 
     @classmethod
-    def fit(cls, actions: np.ndarray) -> "ActionNormalizer":
+    def fit(cls, actions: np.ndarray) -> ActionNormalizer:
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[0] == 0 or actions.shape[1] < 2:
             raise ValueError(f"need actions of shape (N, action_dim>=2) to fit normalisation, got {actions.shape}")
@@ -75,7 +75,7 @@ class ActionNormalizer:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ActionNormalizer":
+    def from_dict(cls, data: dict) -> ActionNormalizer:
         return cls(
             np.asarray(data["q01"], dtype=np.float32),
             np.asarray(data["q99"], dtype=np.float32),
@@ -87,5 +87,5 @@ class ActionNormalizer:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> "ActionNormalizer":
+    def load(cls, path: str | Path) -> ActionNormalizer:
         return cls.from_dict(json.loads(Path(path).read_text()))
