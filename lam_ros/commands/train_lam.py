@@ -44,8 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-codes", type=int, default=16)
     parser.add_argument("--num-tokens", type=int, default=4)
     parser.add_argument("--code-dim", type=int, default=128)
-    parser.add_argument("--usage-decay", type=float, default=0.99,
-                        help="EMA decay of code usage; a code is restarted once its EMA falls below 5%% of uniform")
+    parser.add_argument("--usage-decay", type=float, default=0.9,
+                        help="EMA decay of code usage; a code is restarted once its EMA falls below 5%% of uniform (default 0.9)")
     parser.add_argument("--usage-warn", type=float, default=0.25, help="warn when codebook usage falls below this")
 
 

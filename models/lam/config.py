@@ -62,7 +62,10 @@ class LAMConfig:
     num_tokens: int = 4
     code_dim: int = 128
     commitment: float = 0.25
-    usage_decay: float = 0.99
+    # 0.9, not 0.99: with 0.99 a collapsed code is only seen as dead after ~300
+    # quantiser calls and training sat on one code for hundreds of steps
+    # (docs/lam_experiment.md); with 0.9 restarts end a collapse within ~40 steps.
+    usage_decay: float = 0.9
     dead_code_threshold: float = 0.05  # a code is dead when its usage EMA < threshold / num_codes
     restart_every: int = 20  # training forwards between dead-code restarts (never stops)
     # Data / objective bookkeeping (informational for the model, used by training/eval).

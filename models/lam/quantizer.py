@@ -22,7 +22,7 @@ class LatentQuantizer(nn.Module):
     """
 
     def __init__(self, num_codes: int, dim: int, kind: str = "vq", commitment: float = 0.25,
-                 usage_decay: float = 0.99, dead_code_threshold: float = 0.05, restart_every: int = 20):
+                 usage_decay: float = 0.9, dead_code_threshold: float = 0.05, restart_every: int = 20):
         super().__init__()
         self.kind = kind
         self.num_codes = num_codes
