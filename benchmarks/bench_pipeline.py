@@ -43,6 +43,18 @@ def tiny_checkpoint(directory: Path, cameras) -> Path:
     return model.save(directory)
 
 
+def tiny_lam_checkpoint(directory: Path, cameras, image_size: int) -> Path:
+    """A randomly initialised MVP-LAM of the offline (patch-feature) configuration over ``cameras``."""
+    import torch
+
+    from models.lam import LAMConfig, LatentActionModel, objective_weights, save_lam
+
+    torch.manual_seed(0)
+    cfg = LAMConfig(image_size=image_size, views=list(cameras), objective="mvp", loss_weights=objective_weights("mvp"))
+    save_lam(LatentActionModel(cfg), directory)
+    return directory
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="", help="VLA checkpoint; default: a tiny random one")
@@ -51,27 +63,36 @@ def main() -> int:
     p.add_argument("--image-size", default="128x128")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--lam", default="", help="LAM checkpoint for the latent-action stage; default: a tiny random one")
+    p.add_argument("--no-lam", action="store_true", help="leave the latent-action stage out")
     p.add_argument("--out", default="", help="write the JSON result here")
     args = p.parse_args()
 
     import sim
-    from lam_ros.pipeline import run_sim
+    from lam_ros.pipeline import load_latent_model, run_sim
     from lam_ros.policy import Policy
     from lam_ros.safety import SafetyConfig, SafetyLayer
 
     cameras = [c for c in args.cameras.split(",") if c]
     ckpt = args.checkpoint or tiny_checkpoint(Path(tempfile.mkdtemp()) / "vla", cameras)
     policy = Policy.load(ckpt, device=args.device)
+    latent_model = None
+    if not args.no_lam:
+        size = int(args.image_size.split("x")[0])
+        lam_ckpt = args.lam or tiny_lam_checkpoint(Path(tempfile.mkdtemp()) / "lam", cameras, size)
+        latent_model = load_latent_model(str(lam_ckpt), device=args.device)
     env = sim.make_env(robot="widowx", task="carrot_on_plate", cameras=tuple(cameras), image_size=args.image_size)
     safety = SafetyLayer(SafetyConfig(workspace_min=(0.12, -0.32, 0.005), workspace_max=(0.50, 0.32, 0.42),
                                       dry_run=False))
     t0 = time.perf_counter()
-    summary = run_sim(env, policy, safety, cameras, max_steps=args.steps + args.warmup)
+    summary = run_sim(env, policy, safety, cameras, max_steps=args.steps + args.warmup, latent_model=latent_model)
     lat = np.asarray(summary.latencies_s[args.warmup:]) * 1e3
     result = {
         "device": args.device,
         "cameras": cameras,
         "image_size": args.image_size,
+        "latent_actions": not args.no_lam,
+        "latent_pairs": summary.latent_pairs,
         "steps_measured": int(lat.size),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "latency_ms_p99": round(float(np.percentile(lat, 99)), 1),
