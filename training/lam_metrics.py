@@ -135,6 +135,15 @@ def _fit(loss_fn, params, steps: int, lr: float, val_fn, eval_every: int = 25):
             p.copy_(s)
 
 
+def _prepare_pair(z, a, seed: int):
+    """Seeded float32 tensors, train/val/test split, both sides z-scored on the training part."""
+    torch.manual_seed(seed)
+    z, a = _t(z, torch.float32), drop_constant(_t(a, torch.float32))
+    _check_pair(z, a)
+    tr, va, te = _split(len(z), seed)
+    return standardize(z, z[tr]), standardize(a, a[tr]), (tr, va, te)
+
+
 def barber_agakov_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float = 3e-3,
                      seed: int = 0) -> float:
     """I(Z;A) >= H(A) - E[-log q(a|z)], q = N(mlp(z), sigma^2 I) with one learned sigma; bits.
@@ -142,12 +151,7 @@ def barber_agakov_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, 
     H(A) is the test cross-entropy of a diagonal Gaussian fitted to the training actions,
     so an uninformative z gives about 0 (not a spurious positive value).
     """
-    torch.manual_seed(seed)
-    z, a = _t(z, torch.float32), drop_constant(_t(a, torch.float32))
-    _check_pair(z, a)
-    tr, va, te = _split(len(z), seed)
-    z = standardize(z, z[tr])
-    a = standardize(a, a[tr])
+    z, a, (tr, va, te) = _prepare_pair(z, a, seed)
     mean_net = _mlp(z.shape[1], a.shape[1], hidden, depth)
     log_sigma = nn.Parameter(torch.zeros(()))
     params = list(mean_net.parameters()) + [log_sigma]
@@ -169,12 +173,7 @@ def barber_agakov_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, 
 def mine_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float = 3e-3, seed: int = 0,
             n_shuffles: int = 8) -> float:
     """MINE: Donsker-Varadhan bound E_p[T] - log E_{p(z)p(a)}[e^T], marginals by shuffling; bits."""
-    torch.manual_seed(seed)
-    z, a = _t(z, torch.float32), drop_constant(_t(a, torch.float32))
-    _check_pair(z, a)
-    tr, va, te = _split(len(z), seed)
-    z = standardize(z, z[tr])
-    a = standardize(a, a[tr])
+    z, a, (tr, va, te) = _prepare_pair(z, a, seed)
     critic = _mlp(z.shape[1] + a.shape[1], 1, hidden, depth)
     params = list(critic.parameters())
 

@@ -67,6 +67,24 @@ def image_msg_type(transport: str):
     return CompressedImage if transport == "compressed" else Image
 
 
+def declare_camera_params(node) -> dict:
+    """The camera topic / transport / QoS parameters every camera-consuming node shares."""
+    return {
+        "topics": declare(node, "camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw"),
+        "transport": declare(node, "image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)"),
+        "qos": declare(node, "camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable"),
+    }
+
+
+def subscribe_cameras(node, cameras: list[str], params: dict, callback) -> dict[str, str]:
+    """One image subscription per camera calling ``callback(camera, msg)``; returns camera -> topic."""
+    img_type, img_qos = image_msg_type(params["transport"]), camera_qos(params["qos"])
+    topics = dict(zip(cameras, camera_topics(cameras, params["topics"], params["transport"])))
+    for cam, topic in topics.items():
+        node.create_subscription(img_type, topic, lambda m, c=cam: callback(c, m), img_qos)
+    return topics
+
+
 def now_s(node) -> float:
     return node.get_clock().now().nanoseconds * 1e-9
 

@@ -27,7 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, Int64MultiArray, MultiArrayDimension
 
-from lam_ros.nodes._common import camera_qos, camera_topics, csv_list, declare, image_msg_type, now_s, run_node
+from lam_ros.nodes._common import csv_list, declare, declare_camera_params, now_s, run_node, subscribe_cameras
 from lam_ros.pipeline import LatentActionStream, load_latent_model
 from lam_ros.recording.images import msg_to_rgb
 from lam_ros.ros_conversions import fill_header, fill_multiarray, stamp_to_sec
@@ -40,9 +40,7 @@ class LatentActionNode(Node):
         checkpoint = P("checkpoint", "", "latent action model checkpoint directory (lam-ros train-lam output)")
         device = P("device", "cpu", "torch device: cpu | cuda | cuda:N")
         cameras = csv_list(P("cameras", "third_person,side", "comma-separated camera names (the model's views)"))
-        topics = P("camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw")
-        transport = P("image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)")
-        qos = P("camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable")
+        cam_params = declare_camera_params(self)
         gap = P("frame_gap_s", 0.6, "time between the two frames of a latent action (s); ~0.6 s for robot data")
         slop = P("slop", 0.02, "approximate-time sync: max stamp difference inside one camera set (s)")
         queue = P("queue_size", 10, "approximate-time sync: per-camera queue length")
@@ -55,10 +53,7 @@ class LatentActionNode(Node):
             self.get_logger().info(f"loading latent action model {checkpoint} on {device} ...")
             model = load_latent_model(checkpoint, device)
         self.stream = LatentActionStream(model, cameras, gap, slop, queue, tol, decode=msg_to_rgb)
-        img_type, img_qos = image_msg_type(transport), camera_qos(qos)
-        self.camera_topics = dict(zip(cameras, camera_topics(cameras, topics, transport)))
-        for cam, topic in self.camera_topics.items():
-            self.create_subscription(img_type, topic, lambda m, c=cam: self._on_image(c, m), img_qos)
+        self.camera_topics = subscribe_cameras(self, cameras, cam_params, self._on_image)
         self.pub_codes = self.create_publisher(Int64MultiArray, "latent_actions/codes", 10)
         self.pub_emb = self.create_publisher(Float32MultiArray, "latent_actions/embeddings", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)

@@ -30,7 +30,7 @@ from std_srvs.srv import Trigger
 
 from lam_ros.adapters import ROBOTS, MissingVendorPackage, make_adapter
 from lam_ros.nodes._common import (
-    camera_qos, camera_topics, csv_list, declare, float_list, image_msg_type, now_s, run_node,
+    csv_list, declare, declare_camera_params, float_list, now_s, run_node, subscribe_cameras,
 )
 from lam_ros.pipeline import PolicyController
 from lam_ros.recording.images import msg_to_rgb
@@ -47,9 +47,7 @@ class PolicyNode(Node):
         checkpoint = P("checkpoint", "", "VLA checkpoint directory (lam-ros finetune-vla output)")
         device = P("device", "cpu", "torch device for the policy: cpu | cuda | cuda:N")
         cameras = P("cameras", "", "comma-separated camera names; empty = the checkpoint's cameras")
-        topics = P("camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw")
-        transport = P("image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)")
-        qos = P("camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable")
+        cam_params = declare_camera_params(self)
         control_hz = P("control_hz", 5.0, "control rate (Hz); Bridge data is 5 Hz")
         instruction = P("instruction", "", "task instruction; also settable on the instruction topic")
         dry_run = P("dry_run", True, "compute and log commands but do not send them (default true)")
@@ -106,10 +104,7 @@ class PolicyNode(Node):
             clock=lambda: now_s(self), logger=self.get_logger(),
         )
 
-        img_type, img_qos = image_msg_type(transport), camera_qos(qos)
-        self.camera_topics = dict(zip(cams, camera_topics(cams, topics, transport)))
-        for cam, topic in self.camera_topics.items():
-            self.create_subscription(img_type, topic, lambda m, c=cam: self._on_image(c, m), img_qos)
+        self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image)
         if ee_pose_topic:
             self.create_subscription(PoseStamped, ee_pose_topic, self._on_pose, 10)
         self._fk_state = not ee_pose_topic

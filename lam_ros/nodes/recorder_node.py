@@ -22,7 +22,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, String
 from std_srvs.srv import Trigger
 
-from lam_ros.nodes._common import camera_qos, camera_topics, csv_list, declare, image_msg_type, run_node
+from lam_ros.nodes._common import csv_list, declare, declare_camera_params, run_node, subscribe_cameras
 from lam_ros.recording.images import msg_to_rgb
 from lam_ros.ros_conversions import pose_stamped_to_pose6, stamp_to_sec
 
@@ -40,9 +40,7 @@ class RecorderNode(Node):
         output_dir = P("output_dir", "", "dataset root directory (created; must not exist yet)")
         repo_id = P("repo_id", "local/lam_ros_live", "LeRobot repo id stored in the dataset metadata")
         cameras = csv_list(P("cameras", "third_person,side,wrist", "comma-separated camera names"))
-        topics = P("camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw")
-        transport = P("image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)")
-        qos = P("camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable")
+        cam_params = declare_camera_params(self)
         fps = P("fps", 5.0, "dataset frame rate (Hz)")
         robot = P("robot", "widowx", "robot_type stored in the dataset")
         self.task = P("task", "", "instruction stored with each episode (also from the instruction topic)")
@@ -56,10 +54,7 @@ class RecorderNode(Node):
         self.recording = False
         self._gripper_state = 1.0
         self._gripper_cmd = 1.0
-        img_type, img_qos = image_msg_type(transport), camera_qos(qos)
-        self.camera_topics = dict(zip(cameras, camera_topics(cameras, topics, transport)))
-        for cam, topic in self.camera_topics.items():
-            self.create_subscription(img_type, topic, lambda m, c=cam: self._on_image(c, m), img_qos)
+        self.camera_topics = subscribe_cameras(self, cameras, cam_params, self._on_image)
         self.create_subscription(PoseStamped, "ee_pose", self._on_pose, 10)
         self.create_subscription(JointState, "joint_states", self._on_joints, 10)
         self.create_subscription(PoseStamped, "ee_command", self._on_command, 10)
