@@ -141,3 +141,27 @@ def test_real_lam_runtime_as_labeller(tmp_path):
     assert codes.min() >= 0 and codes.max() < cfg.num_codes
     with pytest.raises(FileNotFoundError):
         lam_labeller(tmp_path / "missing")
+
+
+def test_noop_frames_are_left_out_as_samples_but_stay_in_chunks():
+    from models.vla import ActionNormalizer
+    from training.vla_data import EpisodeData, VLAFrames, noop_frames
+
+    move = [0.02, 0, 0, 0, 0, 0, 1.0]
+    still_open = [0, 0, 0, 0, 0, 0, 1.0]
+    close = [0, 0, 0, 0, 0, 0, 0.0]
+    # episode 0: move, still (no-op), close (gripper changes: kept), still closed (no-op)
+    # episode 1 starts with a still frame: kept (no previous command to repeat)
+    actions = np.array([move, still_open, close, close, still_open, move], np.float32)
+    episode = np.array([0, 0, 0, 0, 1, 1])
+    assert noop_frames(actions, episode).tolist() == [False, True, False, True, False, False]
+
+    data = EpisodeData(images={"cam": np.zeros((6, 8, 8, 3), np.uint8)}, tasks=["t"] * 6, episode=episode,
+                       actions=actions, robot_type="widowx", fps=5)
+    normalizer = ActionNormalizer.fit(np.tile(actions, (20, 1)) + np.random.default_rng(0).normal(0, 1e-3, (120, 7)))
+    frames = VLAFrames(data, ["cam"], chunk_size=3, normalizer=normalizer, drop_noops=True)
+    assert len(frames) == 4
+    first = frames[0]
+    # the chunk of frame 0 still contains the no-op frame 1 as its second step
+    np.testing.assert_allclose(first["actions"][1].numpy(), normalizer.normalize(actions[1:2])[0], atol=1e-6)
+    assert len(VLAFrames(data, ["cam"], chunk_size=3, normalizer=normalizer)) == 6

@@ -48,6 +48,7 @@ def finetune_vla(
     lora: LoraSettings | None = None,
     labeller: Labeller | None = None,
     frame_gap: int = 3,
+    drop_noops: bool = True,
     settings: TrainSettings | None = None,
     resume: bool = False,
 ) -> dict:
@@ -72,7 +73,10 @@ def finetune_vla(
         model.apply_lora(lora)
     codes = label_latent_codes(data, labeller, frame_gap) if labeller is not None else None
     set_trainable(model, "action", with_codes=codes is not None)
-    dataset = VLAFrames(data, model.config.cameras, model.config.chunk_size, normalizer=model.normalizer, codes=codes)
+    dataset = VLAFrames(data, model.config.cameras, model.config.chunk_size, normalizer=model.normalizer, codes=codes,
+                        drop_noops=drop_noops)
     result = train(model, dataset, out_dir, settings, "finetune-vla (LoRA + action decoder)", state)
     result["episodes"] = int(len(set(data.episode.tolist())))
+    result["training_frames"] = len(dataset)
+    result["noop_frames_dropped"] = len(data) - len(dataset)
     return result

@@ -188,11 +188,30 @@ def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
     return label
 
 
+def noop_frames(actions: np.ndarray, episode: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Frames whose arm action is zero and whose gripper command repeats the previous frame's.
+
+    Scripted and teleoperated episodes hold still for long stretches (our expert
+    idles for ~60% of a SIMPLER episode after finishing); regressing on those
+    pulls the policy to "no motion". OpenVLA drops such no-op actions from
+    Bridge for the same reason.
+    """
+    arm_still = np.all(np.abs(actions[:, :6]) < eps, axis=1)
+    first = np.r_[True, episode[1:] != episode[:-1]]
+    same_gripper = np.r_[False, actions[1:, 6] == actions[:-1, 6]] & ~first
+    return arm_still & same_gripper
+
+
 class VLAFrames(torch.utils.data.Dataset):
     """Frame t -> images at t, instruction, normalised action chunk t..t+L-1 with a
-    mask of steps inside the episode, and the latent codes (if labelled)."""
+    mask of steps inside the episode, and the latent codes (if labelled).
 
-    def __init__(self, data: EpisodeData, cameras: list[str], chunk_size: int, normalizer=None, codes: np.ndarray | None = None):
+    ``drop_noops`` leaves frames whose action is a no-op (:func:`noop_frames`)
+    out as samples; they still appear inside other frames' action chunks.
+    """
+
+    def __init__(self, data: EpisodeData, cameras: list[str], chunk_size: int, normalizer=None, codes: np.ndarray | None = None,
+                 drop_noops: bool = False):
         missing = [c for c in cameras if c not in data.images]
         if missing:
             raise ValueError(f"the data lacks camera(s) {missing}; it has {data.cameras}")
@@ -202,11 +221,18 @@ class VLAFrames(torch.utils.data.Dataset):
         self.codes = codes
         self.ends = data.episode_end()
         self.normed = normalizer.normalize(data.actions) if (normalizer is not None and data.actions is not None) else None
+        self.indices = np.arange(len(data))
+        if drop_noops:
+            if data.actions is None:
+                raise ValueError("drop_noops needs action-labelled data")
+            # Never empty: an episode's first frame has no previous command to repeat.
+            self.indices = np.flatnonzero(~noop_frames(data.actions, data.episode))
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.indices)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, k: int) -> dict:
+        i = int(self.indices[k])
         item = {
             "images": {c: self.data.images[c][i] for c in self.cameras},
             "instruction": self.data.tasks[i],

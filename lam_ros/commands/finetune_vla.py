@@ -28,6 +28,9 @@ def configure(parser) -> None:
     parser.add_argument("--lam", help="optional LAM checkpoint: adds the latent-token cross-entropy to the L1 loss")
     parser.add_argument("--frame-gap", type=int, default=3, help="LAM frame gap when --lam is given")
     parser.add_argument("--device", default="cpu", help="device for the LAM labeller")
+    parser.add_argument("--keep-noops", action="store_true",
+                        help="also train on frames whose action is a no-op (zero arm motion, unchanged gripper); "
+                             "dropped by default, as OpenVLA does for Bridge")
     add_training_args(parser)
 
 
@@ -50,6 +53,7 @@ def run(args) -> int:
         lora=LoraSettings(rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout),
         labeller=labeller,
         frame_gap=args.frame_gap,
+        drop_noops=not args.keep_noops,
         settings=training_settings(args),
         resume=args.resume,
     )
