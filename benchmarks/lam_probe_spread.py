@@ -1,28 +1,71 @@
-# Follow-up of docs/lam_experiment.md: linear-probe NMSE of the main-run checkpoints over 10 random splits.
-# Usage: PYTHONPATH=. HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lam_probe_spread.py single mvp mvp_ac
-import sys, json, numpy as np, torch
-torch.set_num_threads(1)
-from models.lam import load_lam
-from training.lam_data import load_episodes, split_episodes
-from training.eval_lam import encode_pairs
-from training import lam_metrics as M
+"""Follow-up of docs/lam_experiment.md: linear-probe NMSE of the experiment's checkpoints over 10 random splits.
+
+Shows how much the probe NMSE moves with the train/test split alone (the noise floor the
+single-view vs MVP comparison has to beat), per view and per action dimension.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lam_probe_spread.py single mvp mvp_ac
+"""
+
+from __future__ import annotations
+
+import argparse
 import glob
-ds = sorted(glob.glob("outputs/lam_experiment/data/*"))
-out = {}
-eps = None
-for m in sys.argv[1:]:
-    model = load_lam(f"outputs/lam_experiment/{m}/checkpoint").eval()
-    if eps is None:
-        eps = split_episodes(load_episodes(ds, ["third_person", "side"], 64), 0.25)[1]
-    g = model.cfg.frame_gap
-    idx = [(e, t) for e, ep in enumerate(eps) for t in range(len(ep) - g)]
-    net = M.net_actions(np.stack([eps[e].actions[t:t+g] for e, t in idx]))
-    for v in ["third_person", "side"]:
-        z, _ = encode_pairs(model, np.stack([eps[e].frames[v][t] for e, t in idx]), np.stack([eps[e].frames[v][t+g] for e, t in idx]))
-        r = [M.linear_probe_nmse(z, net, seed=s) for s in range(10)]
-        nm = np.array([x["nmse"] for x in r]); pd = np.array([x["nmse_per_dim"] for x in r])
-        out[f"{m}/{v}"] = {"nmse_mean": nm.mean(), "nmse_sd": nm.std(), "per_dim_mean": pd.mean(0).round(2).tolist(), "per_dim_sd": pd.std(0).round(2).tolist()}
-        print(m, v, f"NMSE over 10 splits {nm.mean():.3f} +- {nm.std():.3f}", "per-dim mean", pd.mean(0).round(2), "sd", pd.std(0).round(2), flush=True)
-# target distribution
-print("net-action kurtosis per dim", (((net - net.mean(0))**4).mean(0) / net.var(0)**2).round(1))
-json.dump(out, open("outputs/probe_spread.json", "w"), indent=1)
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+VIEWS = ("third_person", "side")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="model folders under --root (e.g. single mvp mvp_ac)")
+    parser.add_argument("--root", default="outputs/lam_experiment", help="experiment output folder")
+    parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--out", default="outputs/probe_spread.json")
+    args = parser.parse_args()
+
+    from models.lam import load_lam
+    from training import lam_metrics
+    from training.eval_lam import encode_pairs
+    from training.lam_data import load_episodes, split_episodes
+
+    torch.set_num_threads(1)
+    datasets = sorted(glob.glob(f"{args.root}/data/*"))
+    if not datasets:
+        raise SystemExit(f"no datasets under {args.root}/data: run benchmarks/lam_experiment.sh first")
+    heldout = split_episodes(load_episodes(datasets, list(VIEWS), 64), 0.25)[1]
+    results: dict[str, dict] = {}
+    net = None
+    for name in args.models:
+        model = load_lam(f"{args.root}/{name}/checkpoint").eval()
+        gap = model.cfg.frame_gap
+        pairs = [(e, t) for e, ep in enumerate(heldout) for t in range(len(ep) - gap)]
+        net = lam_metrics.net_actions(np.stack([heldout[e].actions[t:t + gap] for e, t in pairs]))
+        for view in VIEWS:
+            first = np.stack([heldout[e].frames[view][t] for e, t in pairs])
+            later = np.stack([heldout[e].frames[view][t + gap] for e, t in pairs])
+            z, _ = encode_pairs(model, first, later)
+            runs = [lam_metrics.linear_probe_nmse(z, net, seed=s) for s in range(args.splits)]
+            nmse = np.array([r["nmse"] for r in runs])
+            per_dim = np.array([r["nmse_per_dim"] for r in runs])
+            results[f"{name}/{view}"] = {
+                "nmse_mean": float(nmse.mean()), "nmse_sd": float(nmse.std()),
+                "per_dim_mean": per_dim.mean(0).round(2).tolist(), "per_dim_sd": per_dim.std(0).round(2).tolist(),
+            }
+            print(f"{name} {view}: NMSE over {args.splits} splits {nmse.mean():.3f} +- {nmse.std():.3f}; "
+                  f"per dim {per_dim.mean(0).round(2)} +- {per_dim.std(0).round(2)}", flush=True)
+    if net is not None:
+        kurtosis = ((net - net.mean(0)) ** 4).mean(0) / net.var(0) ** 2
+        print("net-action kurtosis per dim (normal = 3):", kurtosis.round(1))
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
