@@ -30,6 +30,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def is_main_process() -> bool:
+    """False in the non-zero ranks of a torchrun / accelerate launch: they stay quiet."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class LamRosError(Exception):
     """An error caused by bad user input; printed without a traceback."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from lam_ros.cli import is_main_process
 from lam_ros.commands.pretrain_vla import add_training_args, split_cameras, training_settings
 
 
@@ -57,5 +58,6 @@ def run(args) -> int:
         settings=training_settings(args),
         resume=args.resume,
     )
-    print(json.dumps(result, indent=1))
+    if is_main_process():
+        print(json.dumps(result, indent=1))
     return 0

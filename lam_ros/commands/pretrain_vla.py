@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from lam_ros.cli import is_main_process
+
 
 def add_training_args(parser) -> None:
     g = parser.add_argument_group("training")
@@ -76,5 +78,6 @@ def run(args) -> int:
         settings=training_settings(args),
         resume=args.resume,
     )
-    print(json.dumps(result, indent=1))
+    if is_main_process():
+        print(json.dumps(result, indent=1))
     return 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lam_ros.cli import is_main_process
+
 
 def _csv(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
@@ -64,5 +66,6 @@ def run(args) -> int:
                       threads=args.threads,
                       usage_warn_threshold=args.usage_warn, model=model)
     summary = train(cfg)
-    print(json.dumps(summary, indent=2))
+    if is_main_process():
+        print(json.dumps(summary, indent=2))
     return 0
