@@ -78,7 +78,9 @@ def main() -> int:
     policy = Policy.load(ckpt, device=args.device)
     latent_model = None
     if not args.no_lam:
-        size = int(args.image_size.split("x")[0])
+        from sim.cameras import parse_image_size
+
+        size = parse_image_size(args.image_size)[0]
         lam_ckpt = args.lam or tiny_lam_checkpoint(Path(tempfile.mkdtemp()) / "lam", cameras, size)
         latent_model = load_latent_model(str(lam_ckpt), device=args.device)
     env = sim.make_env(robot="widowx", task="carrot_on_plate", cameras=tuple(cameras), image_size=args.image_size)

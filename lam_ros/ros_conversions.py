@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from lam_ros.adapters.ee import matrix_to_rpy
+from scipy.spatial.transform import Rotation
 
 STAMP_LABEL_PREFIX = "stamp_ns="
 
@@ -58,29 +58,16 @@ def fill_header(header, t: float, frame_id: str = ""):
 
 def rpy_to_quat(rpy) -> np.ndarray:
     """Roll/pitch/yaw (extrinsic XYZ) -> quaternion (x, y, z, w) as in geometry_msgs."""
-    r, p, y = (float(v) / 2 for v in np.asarray(rpy, dtype=np.float64).reshape(3))
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    return np.array([
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-        cr * cp * cy + sr * sp * sy,
-    ])
+    return Rotation.from_euler("xyz", np.asarray(rpy, dtype=np.float64).reshape(3)).as_quat()
 
 
 def quat_to_rpy(q) -> np.ndarray:
     """Quaternion (x, y, z, w) -> roll/pitch/yaw; normalises, refuses a zero quaternion."""
-    x, y, z, w = (float(v) for v in np.asarray(q, dtype=np.float64).reshape(4))
-    n = math.sqrt(x * x + y * y + z * z + w * w)
+    q = np.asarray(q, dtype=np.float64).reshape(4)
+    n = float(np.linalg.norm(q))
     if not (n > 1e-9) or not math.isfinite(n):
-        raise ValueError(f"invalid orientation quaternion {[x, y, z, w]} (zero or non-finite)")
-    x, y, z, w = x / n, y / n, z / n, w / n
-    R = np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-    return matrix_to_rpy(R)
+        raise ValueError(f"invalid orientation quaternion {q.tolist()} (zero or non-finite)")
+    return Rotation.from_quat(q / n).as_euler("xyz")
 
 
 # ------------------------------------------------------------------- pose ---

@@ -31,6 +31,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sim.robot_mjcf import mat_to_quat
+
 BRIDGE_WIDTH, BRIDGE_HEIGHT = 640, 480
 BRIDGE_FX = BRIDGE_FY = 623.588
 BRIDGE_CX, BRIDGE_CY = 319.5, 239.5
@@ -103,14 +105,6 @@ def parse_image_size(size) -> tuple[int, int]:
 # --------------------------------------------------------------------------- poses
 
 
-def _mat_to_quat(mat: np.ndarray) -> np.ndarray:
-    import mujoco
-
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(mat, dtype=np.float64).reshape(9))
-    return quat
-
-
 def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
     import mujoco
 
@@ -127,7 +121,7 @@ def look_at_quat(pos, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     right = np.cross(up, back)
     right /= np.linalg.norm(right)
     cam_up = np.cross(back, right)
-    return _mat_to_quat(np.column_stack([right, cam_up, back]))
+    return mat_to_quat(np.column_stack([right, cam_up, back]))
 
 
 def _simpler_bridge_quat() -> np.ndarray:
@@ -138,7 +132,7 @@ def _simpler_bridge_quat() -> np.ndarray:
     """
     sapien_rot = _quat_to_mat(np.array([0.8992917, -0.09263245, 0.35892478, 0.23209205]))
     to_mujoco = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    return _mat_to_quat(sapien_rot @ to_mujoco)
+    return mat_to_quat(sapien_rot @ to_mujoco)
 
 
 @dataclass(frozen=True)
@@ -207,7 +201,7 @@ def sample_pose(nominal: CameraPose, ranges: Mapping, rng: np.random.Generator) 
     # Perturb in the camera's own frame: tilt (x), pan (y), roll (z).
     for axis_index in range(3):
         rot = rot @ _axis_angle_mat(np.eye(3)[axis_index], drot[axis_index])
-    return CameraPose(tuple(np.asarray(nominal.pos) + dpos), tuple(_mat_to_quat(rot)))
+    return CameraPose(tuple(np.asarray(nominal.pos) + dpos), tuple(mat_to_quat(rot)))
 
 
 def camera_world_pose(model, data, camera_name: str) -> np.ndarray:
@@ -215,7 +209,7 @@ def camera_world_pose(model, data, camera_name: str) -> np.ndarray:
     import mujoco
 
     cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera_name)
-    return np.concatenate([data.cam_xpos[cam_id].copy(), _mat_to_quat(data.cam_xmat[cam_id])])
+    return np.concatenate([data.cam_xpos[cam_id].copy(), mat_to_quat(data.cam_xmat[cam_id])])
 
 
 # --------------------------------------------------------------------------- rendering

@@ -35,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from sim.controller import pose_to_matrix
+
 MAX_TRANSLATION = 0.04  # m per control step
 MAX_ROTATION = 0.35  # rad per control step
 HOVER = 0.07  # m above the grasp point before descending
@@ -162,7 +164,7 @@ class ScriptedExpert:
         if self._grasp_pos is None:
             self._plan_grasp(src_pose, src[0])
         target = env.controller.target_pose()
-        cur_pos, cur_rot = target[:3], Rotation.from_euler("xyz", target[3:]).as_matrix()
+        cur_pos, cur_rot = pose_to_matrix(target)
         measured = env.controller.ee_pose()[:3]
         self._phase_steps += 1
         # A phase that ends this step hands over to the next one at once, so no step is wasted.

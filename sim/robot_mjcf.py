@@ -46,11 +46,12 @@ def _fmt(values) -> str:
     return " ".join(f"{float(v):.9g}" for v in values)
 
 
-def _mat_to_quat(mat: np.ndarray) -> np.ndarray:
+def mat_to_quat(mat: np.ndarray) -> np.ndarray:
+    """Rotation matrix -> MuJoCo quaternion (w, x, y, z)."""
     import mujoco
 
     quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, np.asarray(mat, dtype=np.float64).reshape(9))
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(mat, dtype=np.float64).reshape(9))
     return quat
 
 
@@ -83,7 +84,7 @@ def piper_links() -> tuple[Link, ...]:
         # TransZ(d) happens after both rotations, i.e. along the new z axis.
         pos = np.array([a[i], 0, 0]) + rot @ np.array([0, 0, d[i]])
         lo, hi = np.deg2rad(limits_deg[i])
-        links.append(Link(f"joint{i + 1}", tuple(pos), tuple(_mat_to_quat(rot)), (0, 0, 1), (lo, hi)))
+        links.append(Link(f"joint{i + 1}", tuple(pos), tuple(mat_to_quat(rot)), (0, 0, 1), (lo, hi)))
     return tuple(links)
 
 
