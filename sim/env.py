@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from sim import cameras as cams
+from sim.controller import ACTION_DIM, ArmController, validate_vector
 from sim.scene import compile_scene
 from sim.tasks import TaskEvaluator, apply_placement, get_task, sample_placement
 
@@ -51,7 +52,6 @@ class SimEnv(gym.Env):
         seed: int | None = None,
         render_mode: str | None = None,
     ):
-        from sim.controller import ArmController
         from sim.robots import get_robot
 
         self.robot_spec = get_robot(robot)
@@ -138,7 +138,7 @@ class SimEnv(gym.Env):
             self.model.cam_quat[cid] = pose.quat
 
     def step(self, action):
-        action = self._check_action(action)
+        action = validate_vector(action, ACTION_DIM, "action [dx, dy, dz, droll, dpitch, dyaw, gripper]")
         self._check_started()
         return self._advance(self.controller.apply_delta(action))
 
@@ -150,18 +150,6 @@ class SimEnv(gym.Env):
     def _check_started(self) -> None:
         if self._episode_seed is None:
             raise RuntimeError("call reset() before step()")
-
-    @staticmethod
-    def _check_action(action) -> np.ndarray:
-        try:
-            arr = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"action must be 7 numbers, got {action!r}") from None
-        if arr.shape != (7,):
-            raise ValueError(f"action must have shape (7,) [dx, dy, dz, droll, dpitch, dyaw, gripper], got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"action has non-finite values at indices {np.flatnonzero(~np.isfinite(arr)).tolist()}")
-        return arr
 
     def _advance(self, result):
         self.controller.step_physics(self.substeps)
