@@ -8,7 +8,9 @@ Used by the ROS node and the policy::
 
 With several views, ``fusion="mean"`` (default) averages the views' pre-quantisation latents and
 quantises the mean (cross-view training makes the views' latents interchangeable); ``"first"`` uses
-the first view given only. torch/models are imported lazily so importing this module is cheap.
+the first view given only. Camera images of any size are accepted: they are resized to the model's
+input exactly as training prepared them (``models.image_prep.resize_images``, the one shared path).
+torch/models are imported lazily so importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from models.image_prep import resize_images
 
 
 class LatentActionRuntime:
@@ -54,12 +58,12 @@ class LatentActionRuntime:
         for frames in (frames_t, frames_tk):
             per_view = []
             for v in views:
-                x = torch.as_tensor(np.asarray(frames[v]) if not torch.is_tensor(frames[v]) else frames[v])
+                img = frames[v].cpu().numpy() if torch.is_tensor(frames[v]) else np.asarray(frames[v])
+                # Camera frames of any size -> the model's square input, by the one resize
+                # training used (models.image_prep); bad dtype/shape raise a ValueError naming the view.
+                x = torch.from_numpy(resize_images(img, self.image_size, name=f"view {v!r}"))
                 if x.ndim == 3:
                     x = x[None]
-                if x.ndim != 4 or x.shape[-1] != 3 or x.shape[1:3] != (self.image_size, self.image_size):
-                    raise ValueError(f"view {v!r}: expected uint8 (B, {self.image_size}, {self.image_size}, 3), "
-                                     f"got shape {tuple(x.shape)}")
                 batch = x.shape[0] if batch is None else batch
                 if x.shape[0] != batch:
                     raise ValueError(f"view {v!r} has batch {x.shape[0]}, others {batch}")

@@ -83,15 +83,28 @@ class PolicyController:
         self.ticks = 0
 
     # -- inputs --------------------------------------------------------------
+    def _from_future(self, what: str, stamp_s: float) -> bool:
+        """A stamp ahead of the clock (beyond ``max_future_s``) is refused, with a warning: kept,
+        it would make every later frame look older (frozen input) and its negative age would
+        keep the watchdog quiet. Arrival order, not the stamp, decides which frame is newest,
+        so a clock that jumps back (a simulator reset) does not freeze the input either."""
+        ahead = float(stamp_s) - self.clock()
+        if ahead > self.safety.config.max_future_s:
+            self.safety.note_future(what, ahead)
+            return True
+        return False
+
     def on_image(self, camera: str, stamp_s: float, payload) -> None:
         if camera not in self.cameras:
             raise ValueError(f"unknown camera {camera!r}; configured cameras: {self.cameras}")
-        prev = self._frames.get(camera)
-        if prev is None or stamp_s >= prev[0]:
-            self._frames[camera] = (float(stamp_s), payload)
+        if self._from_future(camera, stamp_s):
+            return
+        self._frames[camera] = (float(stamp_s), payload)
         self.safety.feed(camera, stamp_s)
 
     def on_state(self, pose6, stamp_s: float, joints=None) -> None:
+        if self._from_future("state", stamp_s):
+            return
         self.pose6 = np.asarray(pose6, dtype=np.float64).reshape(6)
         if joints is not None:
             self.joints = np.asarray(joints, dtype=np.float64).reshape(-1)
@@ -102,6 +115,14 @@ class PolicyController:
         if text != self.instruction:
             self.log.info(f"policy: new instruction {text!r}")
             self.instruction = text
+
+    def reset(self) -> None:
+        """Forget frames, state and input ages (a new episode / a simulator reset): nothing is
+        sent until fresh frames and state arrive."""
+        self._frames.clear()
+        self.pose6 = None
+        self.joints = None
+        self.safety.watchdog.clear()
 
     # -- one control step -------------------------------------------------------
     def tick(self) -> TickResult:
@@ -131,7 +152,9 @@ class PolicyController:
         except (ValueError, RuntimeError) as exc:  # NonFiniteActionError is a RuntimeError
             return TickResult(self.safety._block(None, [f"policy failed: {exc}"], [], self.clock()), image_stamps=stamps)
         inference_s = time.perf_counter() - t0
-        self.safety.feed("policy", self.clock())
+        # The policy output is as old as the oldest frame it was computed from: with slow
+        # inference it goes stale even when the cameras are fresh.
+        self.safety.feed("policy", min(stamps.values()))
         target = apply_delta_action(pose, action, stamp_s=now)
         decision = self.safety.check(target, pose, self.clock())
         result = TickResult(decision, action, target, image_stamps=stamps, inference_s=inference_s)
@@ -193,6 +216,8 @@ class LatentActionStream:
         if matched is None:
             return None
         t = matched.time
+        if self._history and t < self._history[-1][0]:  # time went back (simulator reset): start over
+            self._history.clear()
         self.stats["sets"] += 1
         self.last_skew = matched.skew
         frames = {c: self.decode(matched.items[c].data) for c in self.cameras}
@@ -219,6 +244,13 @@ class LatentActionStream:
 
     def dropped(self) -> dict[str, int]:
         return {c: self.sync.stats.dropped(c) for c in self.cameras}
+
+    def reset(self) -> None:
+        """Forget the frame sets of a previous episode (no pair spans a reset)."""
+        from lam_ros.recording.sync import ApproximateTimeSync
+
+        self._history.clear()
+        self.sync = ApproximateTimeSync(self.cameras, queue_size=self.sync.queue_size, slop=self.sync.slop)
 
 
 # ------------------------------------------------------ in-process simulator ---
@@ -271,6 +303,9 @@ def run_sim(env, policy, safety: SafetyLayer, cameras=None, instruction: str = "
         obs, info = env.reset(seed=seed + ep)
         if hasattr(policy, "reset"):
             policy.reset()
+        controller.reset()  # no frame, state or stamp of the previous episode carries over
+        if stream is not None:
+            stream.reset()
         sim_t[0] = float(info.get("sim_time", 0.0))
         limit = max_steps or getattr(env, "max_episode_steps", 60)
         for _ in range(limit):

@@ -9,7 +9,11 @@ which applies these rules, in this order:
    until :meth:`SafetyLayer.reset_estop` is called explicitly.
 3. **Watchdog** - every required input (each camera, the policy output, the
    robot state) must have been seen within ``stale_after_s`` (default 0.2 s)
-   of *now*; a missing or stale input stops sending.
+   of *now*; a missing or stale input stops sending. The newest *arrival*
+   counts (not the largest stamp), and an input stamped more than
+   ``max_future_s`` ahead of now counts as stale too, so neither a frame
+   stamped in the future nor a clock jumping back (a simulator reset) can
+   silence the watchdog.
 4. **Workspace box** - the target position is clamped into an axis-aligned
    box in the robot base frame.
 5. **Per-step limits** - translation and rotation relative to the current
@@ -61,15 +65,23 @@ __all__ = [
 _EPS = 1e-9
 
 
+def _robot_box(robot: str, i: int) -> tuple[float, float, float]:
+    from sim.robots import get_robot  # numpy only; the one source of each arm's workspace box
+
+    return get_robot(robot).workspace[i]
+
+
 @dataclass
 class SafetyConfig:
-    """Safety parameters. Defaults suit a WidowX 250 on a table at 5 Hz."""
+    """Safety parameters. Defaults suit a WidowX 250 on a table at 5 Hz (its workspace box is
+    ``sim.robots``'; :meth:`for_robot` takes another arm's)."""
 
-    workspace_min: tuple[float, float, float] = (0.10, -0.35, 0.02)
-    workspace_max: tuple[float, float, float] = (0.55, 0.35, 0.50)
+    workspace_min: tuple[float, float, float] = field(default_factory=lambda: _robot_box("widowx", 0))
+    workspace_max: tuple[float, float, float] = field(default_factory=lambda: _robot_box("widowx", 1))
     max_step_translation_m: float = 0.05
     max_step_rotation_rad: float = 0.35
     stale_after_s: float = 0.2
+    max_future_s: float = 0.1  # inputs stamped further ahead of the clock are refused (clock skew allowance)
     dry_run: bool = True
     required_inputs: tuple[str, ...] = ()
     log_period_s: float = 2.0
@@ -81,19 +93,28 @@ class SafetyConfig:
             raise ValueError(f"workspace_min/max must have 3 values each, got {self.workspace_min} / {self.workspace_max}")
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
             raise ValueError(f"workspace box needs finite min < max on every axis, got min={lo.tolist()} max={hi.tolist()}")
-        for name in ("max_step_translation_m", "max_step_rotation_rad", "stale_after_s"):
+        for name in ("max_step_translation_m", "max_step_rotation_rad", "stale_after_s", "max_future_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
 
+    @classmethod
+    def for_robot(cls, robot: str, workspace_min=None, workspace_max=None, **kwargs) -> SafetyConfig:
+        """The config for ``robot`` (``widowx`` | ``piper``): its workspace box from ``sim.robots``
+        unless ``workspace_min`` / ``workspace_max`` are given (None or empty = the robot's)."""
+        return cls(workspace_min=tuple(workspace_min) if workspace_min else _robot_box(robot, 0),
+                   workspace_max=tuple(workspace_max) if workspace_max else _robot_box(robot, 1), **kwargs)
+
 
 class Watchdog:
-    """Ages of named inputs; an input never seen counts as stale."""
+    """Ages of named inputs; an input never seen counts as stale, and so does one whose
+    stamp lies more than ``max_future_s`` ahead of now (its age would be negative)."""
 
-    def __init__(self, limit_s: float, required: Iterable[str] = ()):
+    def __init__(self, limit_s: float, required: Iterable[str] = (), max_future_s: float = 0.1):
         if not (math.isfinite(limit_s) and limit_s > 0):
             raise ValueError(f"watchdog limit must be positive, got {limit_s!r}")
         self.limit_s = float(limit_s)
+        self.max_future_s = float(max_future_s)
         self.required = list(dict.fromkeys(required))
         self._last: dict[str, float] = {}
 
@@ -102,12 +123,17 @@ class Watchdog:
             self.required.append(name)
 
     def feed(self, name: str, stamp_s: float) -> None:
-        """Record that ``name`` produced data stamped ``stamp_s`` (keeps the newest)."""
+        """Record that ``name`` produced data stamped ``stamp_s``. The latest arrival wins, even
+        with an earlier stamp: after a clock jump back, keeping the largest stamp would make the
+        input look fresh (negative age) forever."""
         stamp_s = float(stamp_s)
         if not math.isfinite(stamp_s):
             return
-        if stamp_s > self._last.get(name, -math.inf):
-            self._last[name] = stamp_s
+        self._last[name] = stamp_s
+
+    def clear(self) -> None:
+        """Forget every input (a new episode): all count as never seen until fed again."""
+        self._last.clear()
 
     def age(self, name: str, now_s: float) -> float | None:
         t = self._last.get(name)
@@ -118,7 +144,7 @@ class Watchdog:
         out: dict[str, float | None] = {}
         for name in self.required:
             a = self.age(name, now_s)
-            if a is None or a > self.limit_s:
+            if a is None or a > self.limit_s or a < -self.max_future_s:
                 out[name] = a
         return out
 
@@ -231,14 +257,15 @@ class SafetyLayer:
         or an rclpy node logger (which takes no %-style arguments, hence f-strings)."""
         self.config = config or SafetyConfig()
         self.log = logger or log
-        self.watchdog = Watchdog(self.config.stale_after_s, self.config.required_inputs)
+        self.watchdog = Watchdog(self.config.stale_after_s, self.config.required_inputs, self.config.max_future_s)
         self.estop_latch = EStopLatch(self.log)
         self.box = WorkspaceBox(self.config.workspace_min, self.config.workspace_max)
         self.limiter = StepLimiter(self.config.max_step_translation_m, self.config.max_step_rotation_rad)
         self.dry_run = bool(self.config.dry_run)
         self._block_throttle = _Throttle(self.config.log_period_s)
         self._clamp_throttle = _Throttle(self.config.log_period_s)
-        self.counts = {"sent": 0, "dry_run": 0, "blocked": 0, "clamped": 0}
+        self._future_seen: dict[str, int] = {}
+        self.counts = {"sent": 0, "dry_run": 0, "blocked": 0, "clamped": 0, "future_stamped": 0}
         if self.dry_run:
             self.log.info("safety: DRY RUN - commands are computed and logged, not sent (set dry_run false to move)")
 
@@ -246,6 +273,16 @@ class SafetyLayer:
     def feed(self, name: str, stamp_s: float) -> None:
         """Tell the watchdog an input (camera, 'policy', 'state') arrived."""
         self.watchdog.feed(name, stamp_s)
+
+    def note_future(self, name: str, ahead_s: float) -> None:
+        """An input stamped ``ahead_s`` in the future was refused (counted, warned about, throttled)."""
+        self.counts["future_stamped"] += 1
+        n = self._future_seen[name] = self._future_seen.get(name, 0) + 1
+        if n == 1 or n % 100 == 0:  # the first of each input, then every 100th
+            self.log.warning(
+                f"safety: ignored {name} stamped {ahead_s * 1000:.0f} ms in the future "
+                f"(limit {self.config.max_future_s * 1000:.0f} ms): check the clocks of the publisher and this machine"
+            )
 
     def estop(self, reason: str = "e-stop topic") -> None:
         self.estop_latch.trigger(reason)
@@ -275,7 +312,8 @@ class SafetyLayer:
             blocked.append(f"e-stop latched ({self.estop_latch.reason}); call reset")
         stale = self.watchdog.stale(now_s)
         if stale:
-            parts = [f"{k} {'never seen' if a is None else f'{a * 1000:.0f} ms old'}" for k, a in stale.items()]
+            parts = [f"{k} {'never seen' if a is None else f'{a * 1000:.0f} ms old' if a >= 0 else f'stamped {-a * 1000:.0f} ms in the future'}"
+                     for k, a in stale.items()]
             blocked.append(f"stale inputs (limit {self.watchdog.limit_s * 1000:.0f} ms): {', '.join(parts)}")
         if blocked:
             return self._block(None, blocked, [], now_s)

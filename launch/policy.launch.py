@@ -29,7 +29,11 @@ ARGS = {
     "workspace_max": ("", "x,y,z upper corner of the allowed EE box (m); empty = robot default"),
     "max_step_translation_m": ("0.05", "largest EE translation per command (m)"),
     "max_step_rotation_rad": ("0.35", "largest EE rotation per command (rad)"),
-    "ee_pose_topic": ("ee_pose", "measured EE pose (PoseStamped); empty = FK from joint_states (WidowX)"),
+    "ee_pose_topic": ("auto", "measured EE pose topic; empty = FK from joint_states (WidowX); "
+                              "auto = the driver's (WidowX: FK, Piper: end_pose)"),
+    "ee_pose_type": ("auto", "PoseStamped | Pose (stamped on arrival); auto = the driver's (Piper end_pose: Pose)"),
+    "joint_states_topic": ("auto", "the arm's sensor_msgs/JointState; auto = the driver's "
+                                   "(WidowX: /<robot_name>/joint_states, Piper: joint_states_single)"),
     "piper_units": ("m_rad", "Piper pos_cmd units: m_rad | mm_deg (match your piper_ros version)"),
     "robot_name": ("wx250s", "Interbotix robot name (/<robot_name>/commands/joint_group)"),
     "publish_driver": ("true", "also publish the driver's own message (needs piper_msgs / interbotix_xs_msgs)"),
@@ -37,7 +41,8 @@ ARGS = {
     "lam_checkpoint": ("", "latent action model checkpoint (with_latent_actions:=true)"),
 }
 STRING_PARAMS = {"robot", "checkpoint", "cameras", "camera_topics", "image_transport", "camera_qos", "device",
-                 "instruction", "workspace_min", "workspace_max", "ee_pose_topic", "piper_units", "robot_name"}
+                 "instruction", "workspace_min", "workspace_max", "ee_pose_topic", "ee_pose_type", "joint_states_topic",
+                 "piper_units", "robot_name"}
 NODE_ONLY = {"with_latent_actions", "lam_checkpoint"}
 
 

@@ -20,6 +20,8 @@ ARGS = {
     "checkpoint": ("", "VLA checkpoint directory (required)"),
     "device": ("cpu", "torch device: cpu | cuda | cuda:N"),
     "control_hz": ("5.0", "control and simulation rate (Hz)"),
+    "camera_hz": ("30.0", "simulated camera rate (Hz), independent of control_hz"),
+    "stale_after_s": ("0.2", "watchdog limit: stop if a camera/state/policy output is older (s)"),
     "dry_run": ("false", "simulated arm: moves by default"),
     "instruction": ("", "task instruction; empty = the simulator publishes the task's own"),
     "seed": ("0", "first episode seed (-1 = random)"),
@@ -38,7 +40,8 @@ def generate_launch_description():
         package="lam_ros", executable="sim_node", name="sim_node", output="screen",
         parameters=[{
             "robot": _s("robot"), "task": _s("task"), "cameras": _s("cameras"), "image_size": _s("image_size"),
-            "control_hz": LaunchConfiguration("control_hz"), "seed": LaunchConfiguration("seed"),
+            "control_hz": LaunchConfiguration("control_hz"), "camera_hz": LaunchConfiguration("camera_hz"),
+            "seed": LaunchConfiguration("seed"),
         }],
     )
     policy = Node(
@@ -47,6 +50,9 @@ def generate_launch_description():
             "robot": _s("robot"), "checkpoint": _s("checkpoint"), "device": _s("device"),
             "control_hz": LaunchConfiguration("control_hz"), "dry_run": LaunchConfiguration("dry_run"),
             "instruction": _s("instruction"), "publish_driver": False,
+            "stale_after_s": LaunchConfiguration("stale_after_s"),
+            # what sim_node publishes (not a real driver's topics)
+            "ee_pose_topic": "ee_pose", "joint_states_topic": "joint_states", "ee_pose_type": "PoseStamped",
         }],
     )
     latent = Node(

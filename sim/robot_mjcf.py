@@ -55,13 +55,27 @@ def mat_to_quat(mat: np.ndarray) -> np.ndarray:
     return quat
 
 
-WIDOWX_LINKS = (
-    Link("waist", (0, 0, 0.072), (1, 0, 0, 0), (0, 0, 1), (-np.pi, np.pi)),
-    Link("shoulder", (0, 0, 0.03865), (1, 0, 0, 0), (0, 1, 0), (-1.885, 1.990)),
-    Link("elbow", (0.04975, 0, 0.25), (1, 0, 0, 0), (0, 1, 0), (-2.147, 1.606)),
-    Link("forearm_roll", (0.175, 0, 0), (1, 0, 0, 0), (1, 0, 0), (-np.pi, np.pi)),
-    Link("wrist_angle", (0.075, 0, 0), (1, 0, 0, 0), (0, 1, 0), (-1.745, 2.147)),
-    Link("wrist_rotate", (0.065, 0, 0), (1, 0, 0, 0), (1, 0, 0), (-np.pi, np.pi)),
+# Joint names and ranges (rad) of both arms: the one place they are written down
+# (sim.robots.RobotSpec, the ROS adapters, the safety layer and the nodes read them from here).
+WIDOWX_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate")
+WIDOWX_JOINT_LIMITS = (
+    (-np.pi, np.pi), (-1.885, 1.990), (-2.147, 1.606), (-np.pi, np.pi), (-1.745, 2.147), (-np.pi, np.pi),
+)
+PIPER_JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6")
+PIPER_JOINT_LIMITS_DEG = ((-150, 150), (0, 180), (-170, 0), (-100, 100), (-70, 70), (-120, 120))
+PIPER_JOINT_LIMITS = tuple(tuple(float(v) for v in np.deg2rad(lim)) for lim in PIPER_JOINT_LIMITS_DEG)
+
+_WIDOWX_ORIGINS = (  # (pos from parent, axis) per joint, from the wx250s URDF
+    ((0, 0, 0.072), (0, 0, 1)),
+    ((0, 0, 0.03865), (0, 1, 0)),
+    ((0.04975, 0, 0.25), (0, 1, 0)),
+    ((0.175, 0, 0), (1, 0, 0)),
+    ((0.075, 0, 0), (0, 1, 0)),
+    ((0.065, 0, 0), (1, 0, 0)),
+)
+WIDOWX_LINKS = tuple(
+    Link(name, pos, (1, 0, 0, 0), axis, rng)
+    for name, (pos, axis), rng in zip(WIDOWX_JOINTS, _WIDOWX_ORIGINS, WIDOWX_JOINT_LIMITS)
 )
 # ee_gripper_link: 0.093575 m along x from the wrist_rotate (gripper) link.
 WIDOWX_TOOL_OFFSET = 0.093575
@@ -73,7 +87,6 @@ def piper_links() -> tuple[Link, ...]:
     d = np.array([123, 0, 0, 250.75, 0, 91]) / 1000.0
     alpha = np.array([0, -np.pi / 2, 0, np.pi / 2, -np.pi / 2, np.pi / 2])
     offset = np.deg2rad([0, -172.22, -102.78, 0, 0, 0])
-    limits_deg = [(-150, 150), (0, 180), (-170, 0), (-100, 100), (-70, 70), (-120, 120)]
     links = []
     for i in range(6):
         ca, sa = np.cos(alpha[i]), np.sin(alpha[i])
@@ -83,8 +96,7 @@ def piper_links() -> tuple[Link, ...]:
         rot = rot_x @ rot_z
         # TransZ(d) happens after both rotations, i.e. along the new z axis.
         pos = np.array([a[i], 0, 0]) + rot @ np.array([0, 0, d[i]])
-        lo, hi = np.deg2rad(limits_deg[i])
-        links.append(Link(f"joint{i + 1}", tuple(pos), tuple(mat_to_quat(rot)), (0, 0, 1), (lo, hi)))
+        links.append(Link(PIPER_JOINTS[i], tuple(pos), tuple(mat_to_quat(rot)), (0, 0, 1), PIPER_JOINT_LIMITS[i]))
     return tuple(links)
 
 

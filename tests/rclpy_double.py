@@ -649,6 +649,12 @@ def install(monkeypatch, vendor: bool = True) -> RosDouble:
         "rclpy.parameter": _module("rclpy.parameter", Parameter=Parameter),
         "rclpy.time": _module("rclpy.time", Time=Time),
         "rclpy.duration": _module("rclpy.duration", Duration=Duration),
+        # event callbacks are accepted and never fire (the double has no QoS events: tests of the
+        # incompatible-QoS warning run on the real graph, tests/test_ros_graph.py).
+        "rclpy.event_handler": _module("rclpy.event_handler",
+                                       SubscriptionEventCallbacks=lambda **kw: types.SimpleNamespace(**kw)),
+        "rclpy.executors": _module("rclpy.executors", ExternalShutdownException=type(
+            "ExternalShutdownException", (Exception,), {})),
         "rcl_interfaces": _module("rcl_interfaces", __path__=[]),
         "rcl_interfaces.msg": _module(
             "rcl_interfaces.msg", SetParametersResult=SetParametersResult,
@@ -661,7 +667,7 @@ def install(monkeypatch, vendor: bool = True) -> RosDouble:
             SetBool=_service("std_srvs/srv/SetBool", {"data": "bool"}, {"success": "bool", "message": "string"}),
         ),
     }
-    for attr in ("node", "qos", "parameter", "time", "duration"):
+    for attr in ("node", "qos", "parameter", "time", "duration", "event_handler", "executors"):
         setattr(rclpy, attr, mods[f"rclpy.{attr}"])
     packages = ["std_msgs", "sensor_msgs", "geometry_msgs", "builtin_interfaces", "diagnostic_msgs"]
     if vendor:

@@ -52,14 +52,34 @@ def test_mean_fusion_matches_model_and_first_view(runtime):
 
 
 def test_bad_inputs(runtime):
-    with pytest.raises(ValueError, match="expected uint8"):
-        runtime.infer({"a": imgs(1, 0)[:, :16]}, {"a": imgs(1, 0)[:, :16]})
+    with pytest.raises(ValueError, match="view 'a'.*expected uint8"):
+        runtime.infer({"a": imgs(1, 0).astype(np.float32)}, {"a": imgs(1, 0)})
+    with pytest.raises(ValueError, match="view 'a'.*shape"):
+        runtime.infer({"a": imgs(1, 0)[..., :2]}, {"a": imgs(1, 0)[..., :2]})
     with pytest.raises(ValueError, match="views differ"):
         runtime.infer({"a": imgs(1, 0)}, {"b": imgs(1, 0)})
     with pytest.raises(ValueError, match="fusion"):
         LatentActionRuntime(runtime.model, fusion="max")
     with pytest.raises(FileNotFoundError):
         LatentActionRuntime.from_checkpoint("/nonexistent/ck")
+
+
+def test_camera_frames_of_any_size_are_resized_as_in_training(runtime):
+    """A 640x480-style camera frame gives exactly what the same frame resized by the shared
+    training path (models.image_prep.resize_images) gives: no second resize implementation."""
+    from models.image_prep import resize_images
+
+    rng = np.random.default_rng(5)
+    big_t = {v: rng.integers(0, 256, (2, 48, 64, 3), dtype=np.uint8) for v in ("a", "b")}
+    big_tk = {v: rng.integers(0, 256, (2, 48, 64, 3), dtype=np.uint8) for v in ("a", "b")}
+    codes, emb = runtime.infer(big_t, big_tk)
+    small_t = {v: resize_images(x, 32) for v, x in big_t.items()}
+    small_tk = {v: resize_images(x, 32) for v, x in big_tk.items()}
+    ref_codes, ref_emb = runtime.infer(small_t, small_tk)
+    assert np.array_equal(codes, ref_codes) and np.allclose(emb, ref_emb)
+    # a single (H, W, 3) frame per view works too
+    c1, _ = runtime.infer({v: x[0] for v, x in big_t.items()}, {v: x[0] for v, x in big_tk.items()})
+    assert np.array_equal(c1[0], codes[0])
 
 
 def test_pipeline_loader_gives_the_same_runtime(tmp_path):

@@ -1,4 +1,10 @@
-"""policy_node against the rclpy test double: topics, QoS, message contents, safety."""
+"""policy_node against the rclpy test double: topics, QoS, message contents, safety.
+
+Why the double here (and not only the real graph): these tests step the node tick by tick
+on a manual clock (``ros.clock.advance``, ``timer.fire()``), which a real graph's wall-clock
+timers cannot do deterministically, and inspect exactly which message each tick published.
+The same behaviours on real rclpy + Fast DDS, multi-process, are in tests/test_ros_graph.py
+(stale camera, e-stop + reset service, NaN, QoS, parameters)."""
 
 import math
 
@@ -44,6 +50,10 @@ def make_node(ros, policy=None, **params):
     from lam_ros.nodes.policy_node import PolicyNode
 
     params.setdefault("instruction", "put the carrot on the plate")
+    # the simulator's state topics (the defaults, "auto", are the real driver's)
+    params.setdefault("ee_pose_topic", "ee_pose")
+    params.setdefault("joint_states_topic", "joint_states")
+    params.setdefault("ee_pose_type", "PoseStamped")
     overrides = [Parameter(k, value=v) for k, v in params.items()]
     return PolicyNode(policy=policy or FakePolicy(), adapter=WidowXAdapter(ik=fake_ik), parameter_overrides=overrides)
 
@@ -62,6 +72,14 @@ def feed(ros, t=None):
         n = ros.deliver(f"/{cam}/image_raw", fill_image(Image(), img, t, cam), qos=qos_profile_sensor_data)
         assert n == 1
     ros.deliver("/ee_pose", fill_pose_stamped(PoseStamped(), POSE, t))
+    from sensor_msgs.msg import JointState
+
+    from lam_ros.ros_conversions import fill_joint_state
+
+    ros.deliver("/joint_states", fill_joint_state(JointState(), JOINTS, np.zeros(7), t))  # the IK seed
+
+
+JOINTS = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper"]
 
 
 def test_topics_qos_and_services(ros):

@@ -49,6 +49,8 @@ def test_sim_node_publishes_robot_topics(ros):
     node = SimNode(env=FakeEnv())
     assert node.publishers["/wrist/image_raw"].qos.reliability == ReliabilityPolicy.BEST_EFFORT
     node.timer.fire()
+    node.camera_timer.fire()  # cameras publish on their own timer (camera_hz, 30 Hz)
+    assert node.camera_timer.period_s == pytest.approx(1 / 30) and node.timer.period_s == pytest.approx(0.2)
     img = node.publishers["/third_person/image_raw"].msgs[-1]
     assert (img.height, img.width, img.encoding, img.step) == (8, 10, "rgb8", 30)
     assert img.header.frame_id == "third_person"
@@ -86,10 +88,12 @@ def test_closed_loop_policy_drives_the_sim(ros):
 
     env = FakeEnv()
     sim_node = SimNode(env=env)
-    policy_node = PolicyNode(policy=StepPolicy(), parameter_overrides=[Parameter("dry_run", value=False),
-                                                                       Parameter("publish_driver", value=False)])
+    policy_node = PolicyNode(policy=StepPolicy(), parameter_overrides=[
+        Parameter("dry_run", value=False), Parameter("publish_driver", value=False),
+        Parameter("ee_pose_topic", value="ee_pose"), Parameter("joint_states_topic", value="joint_states")])
     for _ in range(3):
-        sim_node.timer.fire()  # physics + camera/state topics
+        sim_node.timer.fire()  # physics + state topics
+        sim_node.camera_timer.fire()  # camera topics
         policy_node.timer.fire()  # policy -> safety -> ee_command -> sim subscription
         ros.clock.advance(0.2)
     sim_node.timer.fire()

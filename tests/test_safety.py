@@ -100,8 +100,31 @@ def test_watchdog_default_limit_and_never_seen_inputs():
     wd = Watchdog(0.2, ["cam_a", "cam_b"])
     wd.feed("cam_a", 1.0)
     assert wd.stale(1.1) == {"cam_b": None}
-    wd.feed("cam_a", 0.5)  # an older stamp never makes an input look fresher or staler
-    assert wd.age("cam_a", 1.1) == pytest.approx(0.1)
+    wd.feed("cam_a", 0.5)  # the latest arrival counts, even with an earlier stamp (clock jumped back)
+    assert wd.age("cam_a", 1.1) == pytest.approx(0.6) and "cam_a" in wd.stale(1.1)
+
+
+def test_watchdog_future_stamps_and_clock_jumps_never_silence_it():
+    wd = Watchdog(0.2, ["cam"], max_future_s=0.1)
+    wd.feed("cam", 100.0)
+    assert wd.stale(100.1) == {}
+    # the clock jumps back (simulator reset): the old stamp is now "in the future" -> stale, not fresh forever
+    assert "cam" in wd.stale(5.0)
+    wd.feed("cam", 5.0)  # a frame of the new timeline is accepted at once
+    assert wd.stale(5.1) == {} and "cam" in wd.stale(5.3)
+    wd.clear()
+    assert wd.stale(5.0) == {"cam": None}
+
+
+def test_safety_layer_reports_future_stamped_inputs():
+    layer = make()
+    for name in layer.watchdog.required:
+        layer.feed(name, 20.0)
+    d = layer.check(cmd(), HOME, now_s=10.0)
+    assert not d.send and "in the future" in d.reason
+    with pytest.raises(ValueError, match="max_future_s"):
+        SafetyConfig(max_future_s=-1)
+    assert SafetyConfig.for_robot("piper").workspace_max == (0.6, 0.4, 0.5)
 
 
 def test_estop_latches_until_reset():

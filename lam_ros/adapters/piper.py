@@ -15,12 +15,15 @@ import numpy as np
 
 from lam_ros.adapters.ee import EECommand
 from lam_ros.adapters.vendor import vendor_message
+from sim.robot_mjcf import PIPER_JOINT_LIMITS_DEG
+from sim.robots import get_robot
 
 UNITS = {"m_rad": (1.0, 1.0), "mm_deg": (1000.0, 180.0 / math.pi)}
 _ALIASES = {"m/rad": "m_rad", "m": "m_rad", "mm/deg": "mm_deg", "mm": "mm_deg"}
 
-#: Joint limits from the Piper datasheet (deg), for reference in docs/logs.
-JOINT_LIMITS_DEG = [(-150, 150), (0, 180), (-170, 0), (-100, 100), (-70, 70), (-120, 120)]
+_SPEC = get_robot("piper")  # the one source of the arm's constants (sim.robots)
+#: Joint limits from the Piper datasheet (deg), as written in sim.robot_mjcf; for docs/logs.
+JOINT_LIMITS_DEG = PIPER_JOINT_LIMITS_DEG
 
 
 def normalize_units(units: str) -> str:
@@ -34,10 +37,10 @@ class PiperAdapter:
     """Converts :class:`EECommand` to PosCmd fields / messages."""
 
     robot = "piper"
-    # Same box as the simulator (sim.robots); set workspace_min/max for your table.
-    default_workspace = ((0.12, -0.40, 0.005), (0.60, 0.40, 0.50))
+    # The simulator's box (sim.robots); set workspace_min/max for your table.
+    default_workspace = _SPEC.workspace
 
-    def __init__(self, units: str = "m_rad", gripper_stroke_m: float = 0.070, topic: str = "pos_cmd",
+    def __init__(self, units: str = "m_rad", gripper_stroke_m: float = 2 * _SPEC.finger_range[1], topic: str = "pos_cmd",
                  mode1: int = 0, mode2: int = 0):
         self.units = normalize_units(units)
         if not (gripper_stroke_m > 0):

@@ -22,17 +22,16 @@ import numpy as np
 
 from lam_ros.adapters.ee import EECommand, matrix_to_rpy, rpy_to_matrix
 from lam_ros.adapters.vendor import vendor_message
+from sim.robots import get_robot
 
 log = logging.getLogger(__name__)
 
-JOINT_NAMES = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate")
-#: Joint ranges (rad) from the wx250s URDF (FACTS section 4).
-JOINT_LIMITS = np.array(
-    [(-math.pi, math.pi), (-1.885, 1.990), (-2.147, 1.606), (-math.pi, math.pi), (-1.745, 2.147), (-math.pi, math.pi)]
-)
-HOME_Q = np.array([0.0, -0.96, 1.16, 0.0, -0.3, 0.0])
-FINGER_RANGE_M = (0.015, 0.037)
-JOINT_VELOCITY_LIMIT = math.pi  # rad/s
+_SPEC = get_robot("widowx")  # the one source of the arm's constants (sim.robots)
+JOINT_NAMES = _SPEC.arm_joints
+#: Joint ranges (rad) from the wx250s URDF (FACTS section 4), as written in sim.robot_mjcf.
+JOINT_LIMITS = _SPEC.joint_limits
+FINGER_RANGE_M = _SPEC.finger_range
+JOINT_VELOCITY_LIMIT = _SPEC.max_joint_velocity  # rad/s
 
 IKFn = Callable[[np.ndarray, np.ndarray], "np.ndarray | None"]
 
@@ -72,8 +71,8 @@ def default_ik(robot: str = "widowx") -> IKFn:
 
 class WidowXAdapter:
     robot = "widowx"
-    # Same box as the simulator (sim.robots); set workspace_min/max for your table.
-    default_workspace = ((0.12, -0.32, 0.005), (0.50, 0.32, 0.42))
+    # The simulator's box (sim.robots); set workspace_min/max for your table.
+    default_workspace = _SPEC.workspace
 
     def __init__(self, robot_name: str = "wx250s", ik: IKFn | None = None, group_name: str = "arm",
                  gripper_mode: str = "pwm", gripper_pwm: float = 250.0, max_joint_step_rad: float = 0.7):
@@ -101,8 +100,15 @@ class WidowXAdapter:
         return self._ik
 
     def joint_targets(self, cmd: EECommand, seed_q) -> np.ndarray:
-        """Solve IK; raise :class:`UnreachableCommand` (with why) if it must not be sent."""
-        seed = HOME_Q.copy() if seed_q is None else np.asarray(seed_q, dtype=np.float64).reshape(6)
+        """Solve IK seeded with the arm's measured joints; raise :class:`UnreachableCommand` (with why)
+        if it must not be sent. Without measured joints nothing is sent: an IK seeded from a guessed
+        pose can land on another branch and swing the real arm."""
+        if seed_q is None:
+            raise UnreachableCommand(
+                "no joint state received yet to seed the IK: check joint_states_topic "
+                "(the Interbotix driver publishes /<robot_name>/joint_states)"
+            )
+        seed = np.asarray(seed_q, dtype=np.float64).reshape(6)
         if not cmd.is_finite():
             raise UnreachableCommand(f"non-finite command {cmd.pose6.tolist()}")
         q = self.ik(cmd.pose6, seed)
@@ -117,7 +123,7 @@ class WidowXAdapter:
             names = [f"{JOINT_NAMES[i]}={q[i]:+.3f} not in [{lo[i]:+.3f}, {hi[i]:+.3f}]" for i in np.flatnonzero(out)]
             raise UnreachableCommand("IK solution outside joint limits: " + ", ".join(names))
         jump = np.abs(q - seed)
-        if seed_q is not None and np.max(jump) > self.max_joint_step_rad:
+        if np.max(jump) > self.max_joint_step_rad:
             i = int(np.argmax(jump))
             raise UnreachableCommand(
                 f"IK solution jumps {JOINT_NAMES[i]} by {jump[i]:.2f} rad > {self.max_joint_step_rad:.2f} rad in one step "

@@ -76,12 +76,37 @@ def declare_camera_params(node) -> dict:
     }
 
 
+def incompatible_qos_warning(node, topic: str, qos_name: str):
+    """An ``incompatible_qos`` event callback: DDS never matches a RELIABLE reader with a
+    BEST_EFFORT writer, and without this the node would just wait for images silently."""
+
+    def on_incompatible(info):
+        policy = getattr(getattr(info, "last_policy_kind", None), "name", str(getattr(info, "last_policy_kind", "?")))
+        node.get_logger().warning(
+            f"incompatible QoS on {topic}: a publisher offers QoS this subscription ({qos_name}) cannot accept "
+            f"(policy {policy}, {getattr(info, 'total_count', '?')} publisher(s)); no messages will arrive from it. "
+            "Camera drivers publish BEST_EFFORT: set camera_qos:=sensor_data"
+        )
+
+    return on_incompatible
+
+
+def qos_event_callbacks(node, topic: str, qos_name: str):
+    from rclpy.event_handler import SubscriptionEventCallbacks
+
+    return SubscriptionEventCallbacks(incompatible_qos=incompatible_qos_warning(node, topic, qos_name))
+
+
 def subscribe_cameras(node, cameras: list[str], params: dict, callback) -> dict[str, str]:
-    """One image subscription per camera calling ``callback(camera, msg)``; returns camera -> topic."""
+    """One image subscription per camera calling ``callback(camera, msg)``; returns camera -> topic.
+
+    Each subscription warns (once per incompatible publisher) when a camera publisher's QoS
+    cannot match it, instead of waiting silently."""
     img_type, img_qos = image_msg_type(params["transport"]), camera_qos(params["qos"])
     topics = dict(zip(cameras, camera_topics(cameras, params["topics"], params["transport"])))
     for cam, topic in topics.items():
-        node.create_subscription(img_type, topic, lambda m, c=cam: callback(c, m), img_qos)
+        node.create_subscription(img_type, topic, lambda m, c=cam: callback(c, m), img_qos,
+                                 event_callbacks=qos_event_callbacks(node, topic, params["qos"]))
     return topics
 
 
@@ -90,20 +115,30 @@ def now_s(node) -> float:
 
 
 def run_node(make_node, args=None) -> int:
-    """rclpy.init -> spin -> clean shutdown; a bad parameter prints one line and exits 2."""
+    """rclpy.init -> spin -> clean shutdown; a bad parameter prints one line and exits 2.
+
+    SIGINT and SIGTERM (rclpy's signal handlers shut the context down, so ``spin``
+    raises ``ExternalShutdownException``, or ``KeyboardInterrupt`` without them)
+    end the node normally: ``destroy_node`` runs (the recorder saves its open
+    episode there) and the process exits 0 without a traceback."""
+    from rclpy.executors import ExternalShutdownException
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rclpy.init(args=args)
     node = None
     try:
         node = make_node()
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, ImportError, FileNotFoundError) as exc:
         print(f"[lam_ros] cannot start: {exc}", file=sys.stderr)
         return 2
     finally:
         if node is not None:
-            node.destroy_node()
+            try:
+                node.destroy_node()
+            except KeyboardInterrupt:  # a second Ctrl-C while saving: still no traceback
+                pass
         rclpy.try_shutdown()
     return 0

@@ -3,9 +3,13 @@
 Subscribes
   <camera>/image_raw (sensor_msgs/Image, or CompressedImage with image_transport:=compressed),
       sensor-data QoS unless camera_qos:=reliable
-  ee_pose (geometry_msgs/PoseStamped): measured EE pose in the base frame
-      (ee_pose_topic:="" -> FK from joint_states, WidowX)
-  joint_states (sensor_msgs/JointState): IK seed for the WidowX
+  ee_pose_topic: measured EE pose in the base frame (geometry_msgs/PoseStamped, or Pose
+      with ee_pose_type:=Pose, stamped on arrival); "" -> FK from the joint states (WidowX)
+  joint_states_topic (sensor_msgs/JointState): the arm's joints, the IK seed for the WidowX
+  Both default to "auto" = the robot's real driver (sim.robots): WidowX (interbotix_xs_sdk)
+  /<robot_name>/joint_states and FK (the driver publishes no EE pose); Piper (piper_ros)
+  joint_states_single and end_pose (geometry_msgs/Pose). The simulator publishes
+  ee_pose (PoseStamped) and joint_states: sim.launch.py passes those.
   instruction (std_msgs/String), estop (std_msgs/Bool, true latches the e-stop)
 Publishes (only when the safety layer allows: never in dry run)
   ee_command (geometry_msgs/PoseStamped) + gripper_command (std_msgs/Float32, 1 open..0 closed)
@@ -21,7 +25,8 @@ Runtime parameters: ``ros2 param set /policy_node dry_run false``; ``instruction
 from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
+import numpy as np
+from geometry_msgs.msg import Pose, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -36,6 +41,25 @@ from lam_ros.pipeline import PolicyController
 from lam_ros.recording.images import msg_to_rgb
 from lam_ros.ros_conversions import fill_header, fill_pose_stamped, pose_stamped_to_pose6, stamp_to_sec
 from lam_ros.safety import SafetyConfig, SafetyLayer
+from sim.robots import get_robot
+
+EE_POSE_TYPES = ("PoseStamped", "Pose")
+
+
+def resolve_state_topics(robot: str, robot_name: str, ee_pose_topic: str, js_topic: str, ee_pose_type: str):
+    """"auto" -> the robot's real driver topics and EE pose type (``sim.robots``' driver entry)."""
+    driver = get_robot(robot).driver
+    if ee_pose_topic == "auto":
+        ee_pose_topic = driver["ee_pose_topic"].format(robot_name=robot_name.strip("/"))
+    if js_topic == "auto":
+        js_topic = driver["joint_states_topic"].format(robot_name=robot_name.strip("/"))
+    if ee_pose_type == "auto":
+        ee_pose_type = driver["ee_pose_type"]
+    if ee_pose_type not in EE_POSE_TYPES:
+        raise ValueError(f"parameter ee_pose_type must be auto or one of {EE_POSE_TYPES}, got {ee_pose_type!r}")
+    if not js_topic:
+        raise ValueError("parameter joint_states_topic must name a topic (or be 'auto')")
+    return ee_pose_topic, js_topic, ee_pose_type
 
 
 class PolicyNode(Node):
@@ -56,8 +80,10 @@ class PolicyNode(Node):
         ws_max = P("workspace_max", "", "x,y,z (m, base frame) upper corner of the allowed box; empty = robot default")
         max_t = P("max_step_translation_m", 0.05, "largest EE translation per command (m)")
         max_r = P("max_step_rotation_rad", 0.35, "largest EE rotation per command (rad)")
-        ee_pose_topic = P("ee_pose_topic", "ee_pose", "measured EE pose (PoseStamped); empty = FK from joint_states")
-        js_topic = P("joint_states_topic", "joint_states", "sensor_msgs/JointState of the arm")
+        ee_pose_topic = P("ee_pose_topic", "auto",
+                          "measured EE pose topic; empty = FK from joint_states (WidowX); auto = the robot driver's")
+        js_topic = P("joint_states_topic", "auto", "sensor_msgs/JointState of the arm; auto = the robot driver's")
+        ee_pose_type = P("ee_pose_type", "auto", "PoseStamped | Pose (no header: stamped on arrival); auto = the driver's")
         publish_driver = P("publish_driver", True, "also publish the robot driver's own message (needs vendor msgs)")
         piper_units = P("piper_units", "m_rad", "Piper pos_cmd units: m_rad (newer driver) | mm_deg (older)")
         robot_name = P("robot_name", "wx250s", "Interbotix robot name (topic prefix /<robot_name>/commands/...)")
@@ -67,6 +93,12 @@ class PolicyNode(Node):
             raise ValueError(f"parameter robot must be one of {sorted(ROBOTS)}, got {robot!r}")
         if not control_hz > 0:
             raise ValueError(f"parameter control_hz must be > 0, got {control_hz}")
+        ee_pose_topic, js_topic, ee_pose_type = resolve_state_topics(
+            robot, robot_name, ee_pose_topic, js_topic, ee_pose_type)
+        if not ee_pose_topic and robot != "widowx":
+            raise ValueError(f"parameter ee_pose_topic is empty: FK from joint states exists for the WidowX only, not {robot!r}")
+        self.arm_joints = list(get_robot(robot).arm_joints)
+        self.state_topics = {"ee_pose": ee_pose_topic, "joint_states": js_topic, "ee_pose_type": ee_pose_type}
 
         if adapter is None and publish_driver:
             kw = {"units": piper_units} if robot == "piper" else {"robot_name": robot_name}
@@ -83,10 +115,8 @@ class PolicyNode(Node):
                 self.get_logger().warning(f"driver output disabled (dry run): {exc}")
                 self.adapter = None
 
-        default_box = (adapter or ROBOTS[robot]).default_workspace
-        config = SafetyConfig(
-            workspace_min=tuple(float_list(ws_min, 3, "workspace_min") or default_box[0]),
-            workspace_max=tuple(float_list(ws_max, 3, "workspace_max") or default_box[1]),
+        config = SafetyConfig.for_robot(
+            robot, float_list(ws_min, 3, "workspace_min"), float_list(ws_max, 3, "workspace_max"),
             max_step_translation_m=max_t, max_step_rotation_rad=max_r, stale_after_s=stale, dry_run=dry_run,
         )
         self.safety = SafetyLayer(config, logger=self.get_logger())
@@ -106,8 +136,11 @@ class PolicyNode(Node):
 
         self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image)
         if ee_pose_topic:
-            self.create_subscription(PoseStamped, ee_pose_topic, self._on_pose, 10)
+            pose_type = PoseStamped if ee_pose_type == "PoseStamped" else Pose
+            self.create_subscription(pose_type, ee_pose_topic, self._on_pose, 10)
         self._fk_state = not ee_pose_topic
+        if self._fk_state:  # the WidowX model's FK (the same one the IK uses), even with driver output off
+            self._fk = (adapter if adapter is not None else make_adapter("widowx", robot_name=robot_name)).forward
         self.create_subscription(JointState, js_topic, self._on_joints, 10)
         self.create_subscription(String, "instruction", lambda m: self.controller.set_instruction(m.data), 10)
         self.create_subscription(Bool, "estop", self._on_estop, 10)
@@ -122,7 +155,7 @@ class PolicyNode(Node):
         self.last_result = None
         self.get_logger().info(
             f"policy_node: robot={robot} cameras={self.camera_topics} control_hz={control_hz} "
-            f"dry_run={dry_run} driver={list(self._driver_pubs)}"
+            f"dry_run={dry_run} stale_after_s={stale} state={self.state_topics} driver={list(self._driver_pubs)}"
         )
 
     # -- callbacks ---------------------------------------------------------------
@@ -130,19 +163,32 @@ class PolicyNode(Node):
         self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), msg)
 
     def _on_pose(self, msg):
-        pose6, stamp, _ = pose_stamped_to_pose6(msg)
+        if isinstance(msg, Pose):  # piper_ros' end_pose has no header: it is as old as its arrival
+            stamped = PoseStamped()
+            stamped.pose = msg
+            fill_header(stamped.header, now_s(self), self.frame_id)
+            msg = stamped
+        try:
+            pose6, stamp, _ = pose_stamped_to_pose6(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"policy: ignored an EE pose: {exc}")
+            return
         self.controller.on_state(pose6, stamp)
 
     def _on_joints(self, msg):
-        from lam_ros.adapters.widowx import JOINT_NAMES
-
+        """The arm's joints seed the WidowX IK (and give the EE pose by FK when ee_pose_topic is empty)."""
         index = {n: i for i, n in enumerate(msg.name)}
-        if not all(n in index for n in JOINT_NAMES):
-            return  # not a WidowX arm state (Piper seeds are not needed)
-        q = [float(msg.position[index[n]]) for n in JOINT_NAMES]
-        self.controller.joints = q
-        if self._fk_state and self.adapter is not None:
-            self.controller.on_state(self.adapter.forward(q), stamp_to_sec(msg.header.stamp), q)
+        missing = [n for n in self.arm_joints if n not in index]
+        if missing or len(msg.position) < len(msg.name):
+            if not getattr(self, "_warned_joints", False):
+                self._warned_joints = True
+                self.get_logger().warning(f"policy: joint state without the arm's joints {missing} ignored")
+            return
+        q = np.array([float(msg.position[index[n]]) for n in self.arm_joints])
+        if self._fk_state:
+            self.controller.on_state(self._fk(q), stamp_to_sec(msg.header.stamp), q)
+        else:
+            self.controller.joints = q
 
     def _on_estop(self, msg):
         if msg.data:

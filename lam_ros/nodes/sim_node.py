@@ -1,12 +1,17 @@
 """sim_node: the MuJoCo simulator as a ROS 2 robot (no hardware needed).
 
 Every control period (``control_hz``, 5 Hz like Bridge) the node applies the
-newest robot-neutral command, steps the physics one control period and publishes:
+newest robot-neutral command and steps the physics one control period. Cameras
+publish at their own rate (``camera_hz``, 30 Hz like real cameras, independent
+of the control rate: a watchdog limit of 0.2 s must not equal the camera
+period); the scene does not move between control steps, so each camera frame
+is the newest render, stamped when it is published. It publishes:
 
   <camera>/image_raw (sensor_msgs/Image rgb8, sensor-data QoS, frame_id = camera)
   joint_states (sensor_msgs/JointState: the 6 arm joints + "gripper" opening 1..0)
   ee_pose (geometry_msgs/PoseStamped, base frame)
   instruction (std_msgs/String: the task's instruction, if publish_instruction)
+  ~/episode_outcome (std_msgs/String, JSON {"episode", "success", "steps", "reason"}, transient local)
 
 Subscribes ee_command (geometry_msgs/PoseStamped) + gripper_command
 (std_msgs/Float32) - exactly what policy_node publishes - and holds the last
@@ -17,6 +22,8 @@ new episode; episodes also restart when the task's step limit is reached.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
@@ -26,11 +33,10 @@ from std_srvs.srv import Trigger
 
 from lam_ros.nodes._common import camera_qos, csv_list, declare, now_s, run_node
 from lam_ros.ros_conversions import fill_image, fill_joint_state, fill_pose_stamped, pose_stamped_to_pose6
+from sim.robots import ROBOT_SPECS
 
-JOINT_NAMES = {
-    "widowx": ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate"],
-    "piper": ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6"],
-}
+#: Arm joint names per robot, from the one source (sim.robots).
+JOINT_NAMES = {name: list(spec.arm_joints) for name, spec in ROBOT_SPECS.items()}
 
 
 class SimNode(Node):
@@ -42,6 +48,7 @@ class SimNode(Node):
         cameras = csv_list(P("cameras", "third_person,side,wrist", "comma-separated simulated cameras"))
         size = P("image_size", "128x128", "camera resolution WxH")
         control_hz = P("control_hz", 5.0, "physics advances one control period per tick at this rate (Hz)")
+        camera_hz = P("camera_hz", 30.0, "camera publishing rate (Hz), independent of control_hz")
         qos = P("camera_qos", "sensor_data", "QoS of the image publishers: sensor_data | reliable")
         seed = P("seed", 0, "episode seed (-1 = random)")
         self.frame_id = P("frame_id", "base_link", "frame of ee_pose")
@@ -51,6 +58,8 @@ class SimNode(Node):
             raise ValueError(f"parameter robot must be one of {sorted(JOINT_NAMES)}, got {self.robot!r}")
         if not control_hz > 0:
             raise ValueError(f"parameter control_hz must be > 0, got {control_hz}")
+        if not camera_hz > 0:
+            raise ValueError(f"parameter camera_hz must be > 0, got {camera_hz}")
         if env is None:
             import sim  # mujoco: only when really simulating
 
@@ -63,6 +72,13 @@ class SimNode(Node):
         self.pub_js = self.create_publisher(JointState, "joint_states", 10)
         self.pub_pose = self.create_publisher(PoseStamped, "ee_pose", 10)
         self.pub_instr = self.create_publisher(String, "instruction", 10)
+        # One JSON line per finished episode: {"episode", "success", "steps", "reason"}; latched-like
+        # (transient local) so a late subscriber still gets the last outcome.
+        from rclpy.qos import DurabilityPolicy, QoSProfile
+
+        self.pub_outcome = self.create_publisher(
+            String, "~/episode_outcome", QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self.steps = 0
         self.create_subscription(PoseStamped, "ee_command", self._on_command, 10)
         self.create_subscription(Float32, "gripper_command", self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -71,11 +87,14 @@ class SimNode(Node):
         self.episodes = 0
         self._reset_episode()
         self.timer = self.create_timer(1.0 / control_hz, self._on_timer)
-        self.get_logger().info(f"sim_node: {self.robot} / {task}, cameras {self.cameras} at {control_hz} Hz")
+        self.camera_timer = self.create_timer(1.0 / camera_hz, self._publish_images)
+        self.get_logger().info(f"sim_node: {self.robot} / {task}, control at {control_hz} Hz, "
+                               f"cameras {self.cameras} at {camera_hz} Hz")
 
     def _reset_episode(self):
         self.obs, _ = self.env.reset(seed=None if self._seed is None else self._seed + self.episodes)
         self.episodes += 1
+        self.steps = 0
         self._target = None
         self._gripper = 1.0
         self._publish(self.obs)
@@ -108,15 +127,22 @@ class SimNode(Node):
         else:
             pose6 = np.asarray(self.obs["ee_pose"], dtype=np.float64)  # hold where it is
         self.obs, _, terminated, truncated, info = self.env.step_absolute(pose6, self._gripper)
+        self.steps += 1
         self._publish(self.obs)
         if terminated or truncated:
-            self.get_logger().info(f"sim: episode {self.episodes} ended, success={bool(info.get('success'))}")
+            outcome = {"episode": self.episodes, "success": bool(info.get("success", False)), "steps": self.steps,
+                       "reason": "terminated" if terminated else "step limit"}
+            self.get_logger().info(f"sim: episode {self.episodes} ended, success={outcome['success']}")
+            self.pub_outcome.publish(String(data=json.dumps(outcome)))
             self._reset_episode()
+
+    def _publish_images(self):
+        t = now_s(self)
+        for cam, pub in self.pub_img.items():
+            pub.publish(fill_image(Image(), self.obs["images"][cam], t, cam))
 
     def _publish(self, obs):
         t = now_s(self)
-        for cam, pub in self.pub_img.items():
-            pub.publish(fill_image(Image(), obs["images"][cam], t, cam))
         names = JOINT_NAMES[self.robot] + ["gripper"]
         positions = np.concatenate([np.asarray(obs["joint_pos"], dtype=np.float64), np.asarray(obs["gripper"]).reshape(1)])
         self.pub_js.publish(fill_joint_state(JointState(), names, positions, t))
