@@ -7,6 +7,13 @@ it re-plans every ``replan_every`` steps and blends the overlapping chunks with
 temporal ensembling, so the executed action never jumps when a new chunk arrives.
 Both only ever return finite actions inside the range seen in the training data.
 
+The checkpoint carries its preprocessing and conventions (cameras, image size,
+robot-state input, action normalisation, action convention): callers pass raw
+camera frames of any size and the raw robot state, and apply the returned action
+with :class:`lam_ros.action_convention.ActionApplier` in ``policy.action_convention``.
+:func:`load_policy` opens our VLA checkpoints and LeRobot pretrained-policy
+directories (ACT, Diffusion) behind the same interface.
+
 No rclpy here: the ROS 2 node shell wraps this class.
 """
 
@@ -25,6 +32,31 @@ class NonFiniteActionError(RuntimeError):
     """The model produced NaN or inf: nothing is passed on to the robot."""
 
 
+class StickyGripper:
+    """SIMPLER-style sticky gripper: once the (binarised) gripper command changes, hold the
+    new value for ``hold_steps`` control steps, so one noisy prediction mid-grasp cannot
+    reopen the hand. ``hold_steps=0`` passes commands through."""
+
+    def __init__(self, hold_steps: int = 0):
+        if hold_steps < 0:
+            raise ValueError(f"sticky gripper hold must be >= 0 steps, got {hold_steps}")
+        self.hold_steps = hold_steps
+        self.reset()
+
+    def reset(self) -> None:
+        self._value: float | None = None
+        self._left = 0
+
+    def __call__(self, value: float) -> float:
+        if self._value is not None and self._left > 0:
+            self._left -= 1
+            return self._value
+        if self._value is not None and value != self._value:
+            self._left = self.hold_steps - 1
+        self._value = value
+        return value
+
+
 class ChunkEnsembler:
     """Temporal ensembling of overlapping action chunks (ACT, Zhao et al. 2023).
 
@@ -34,14 +66,15 @@ class ChunkEnsembler:
     oldest proposal. A new chunk therefore enters with a small weight beside the
     chunks already being executed: the executed trajectory changes gradually
     instead of jumping to the new plan (naive chunk splicing makes the arm jump).
+    A negative decay favours the newest chunk instead (faster reaction, less smoothing).
     Hand-written because it is a dozen lines over a deque of arrays.
     """
 
     def __init__(self, chunk_size: int, action_dim: int, decay: float = 0.1):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        if decay < 0:
-            raise ValueError(f"ensemble decay must be >= 0, got {decay}")
+        if not np.isfinite(decay):
+            raise ValueError(f"ensemble decay must be finite, got {decay}")
         self.chunk_size = chunk_size
         self.action_dim = action_dim
         self.decay = decay
@@ -70,34 +103,76 @@ class ChunkEnsembler:
         return (weights[:, None] * np.stack(proposals)).sum(0) / weights.sum()
 
 
-class Policy:
+class ChunkExecutor:
+    """The control-step side of a chunking policy, shared by every policy kind.
+
+    A subclass provides ``step(images, instruction, state, **extra) -> (chunk, action_dim)``
+    in robot units and sets ``chunk_size``, ``action_dim`` and the valid action range
+    ``low``/``high``. :meth:`act` re-plans every ``replan_every`` steps, blends the
+    overlapping chunks (``ensemble_decay``, see :class:`ChunkEnsembler`), binarises
+    the gripper to the data's open/closed values and applies the sticky gripper.
+    """
+
+    def _init_executor(self, chunk_size: int, action_dim: int, low, high, *, ensemble_decay: float = 0.1,
+                       replan_every: int = 1, binarize_gripper: bool = True, sticky_gripper: int = 0) -> None:
+        if not 1 <= replan_every <= chunk_size:
+            raise ValueError(f"replan_every must be in 1..chunk_size={chunk_size}, got {replan_every}")
+        self.replan_every = replan_every
+        self.binarize_gripper = binarize_gripper
+        self.low, self.high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+        self._ensembler = ChunkEnsembler(chunk_size, action_dim, ensemble_decay)
+        self._sticky = StickyGripper(sticky_gripper)
+        self._t = 0
+        self._instruction: str | None = None
+        self.last_chunk: np.ndarray | None = None
+
+    def step(self, images, instruction: str, state=None, **extra) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def act(self, images: dict[str, np.ndarray], instruction: str, state=None, **extra) -> np.ndarray:
+        """The action to execute at this control step, (action_dim,) float32.
+
+        Predicts a new chunk every ``replan_every`` steps (or when nothing covers the
+        current step) and returns the temporally ensembled action. A new instruction
+        starts a new episode (the old chunks are dropped)."""
+        if instruction != self._instruction:
+            self.reset()
+            self._instruction = instruction
+        if self._t % self.replan_every == 0 or not self._ensembler.covers(self._t):
+            self._ensembler.add(self.step(images, instruction, state, **extra), self._t)
+        action = self._ensembler.action(self._t).astype(np.float32)
+        if self.binarize_gripper:
+            mid = 0.5 * (self.low[-1] + self.high[-1])
+            action[-1] = self._sticky(float(self.high[-1] if action[-1] >= mid else self.low[-1]))
+        action = np.clip(action, self.low, self.high)
+        if not np.isfinite(action).all():  # cannot happen after step()'s check; never pass one on
+            raise NonFiniteActionError("ensembled action is not finite")
+        self._t += 1
+        return action
+
+    def reset(self) -> None:
+        """Start a new episode: forget buffered chunks, the gripper hold and the step counter."""
+        self._ensembler.reset()
+        self._sticky.reset()
+        self._t = 0
+        self._instruction = None
+        self.last_chunk = None
+
+
+class Policy(ChunkExecutor):
     """A loaded VLA plus the chunk executor."""
 
-    def __init__(
-        self,
-        model,
-        *,
-        ensemble_decay: float = 0.1,
-        replan_every: int = 1,
-        binarize_gripper: bool = True,
-    ):
+    def __init__(self, model, **executor_kwargs):
         if model.normalizer is None or model.config.stage != "action":
             raise ValueError(
                 "this checkpoint has no action decoder statistics (a stage-1 latent checkpoint?): "
                 "finetune it with `lam-ros finetune-vla` first"
             )
-        if not 1 <= replan_every <= model.config.chunk_size:
-            raise ValueError(f"replan_every must be in 1..chunk_size={model.config.chunk_size}, got {replan_every}")
         self.model = model.eval()
         self.config = model.config
         self.normalizer = model.normalizer
-        self.replan_every = replan_every
-        self.binarize_gripper = binarize_gripper
-        self.low, self.high = self.normalizer.bounds()
-        self._ensembler = ChunkEnsembler(self.config.chunk_size, self.config.action_dim, ensemble_decay)
-        self._t = 0
-        self._instruction: str | None = None
-        self.last_chunk: np.ndarray | None = None
+        low, high = self.normalizer.bounds()
+        self._init_executor(self.config.chunk_size, self.config.action_dim, low, high, **executor_kwargs)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -152,6 +227,18 @@ class Policy:
     def chunk_size(self) -> int:
         return self.config.chunk_size
 
+    @property
+    def image_size(self) -> int:
+        return int(self.config.image_size)
+
+    @property
+    def uses_state(self) -> bool:
+        return self.config.state_dim > 0
+
+    @property
+    def action_convention(self) -> str:
+        return self.config.action_convention
+
     # ------------------------------------------------------------------ inference
     def _check_images(self, images) -> dict[str, np.ndarray]:
         if not isinstance(images, dict):
@@ -167,14 +254,17 @@ class Policy:
             checked[cam] = img
         return checked
 
-    def step(self, images: dict[str, np.ndarray], instruction: str) -> np.ndarray:
+    def step(self, images: dict[str, np.ndarray], instruction: str, state=None, **extra) -> np.ndarray:
         """One forward pass: (chunk, action_dim) float32 actions in robot units.
 
-        Raises ValueError for bad input and NonFiniteActionError if the model
-        outputs NaN/inf; returned actions always lie within the data's range."""
+        ``state``: the raw robot state (x, y, z, roll, pitch, yaw, gripper), required
+        when the checkpoint takes one. Raises ValueError for bad input and
+        NonFiniteActionError if the model outputs NaN/inf; returned actions always
+        lie within the data's range."""
         images = self._check_images(images)
         instruction = self.model.check_instruction(instruction)
-        normed = self.model.predict_chunk_normalized([images], [instruction])[0]
+        states = None if state is None or not self.uses_state else [np.asarray(state, dtype=np.float32)]
+        normed = self.model.predict_chunk_normalized([images], [instruction], states)[0]
         if not np.isfinite(normed).all():
             raise NonFiniteActionError(
                 f"the policy produced non-finite actions for {instruction!r}; nothing was passed on"
@@ -184,30 +274,29 @@ class Policy:
         self.last_chunk = chunk
         return chunk
 
-    def act(self, images: dict[str, np.ndarray], instruction: str) -> np.ndarray:
-        """The action to execute at this control step, (action_dim,) float32.
 
-        Predicts a new chunk every ``replan_every`` steps (or when nothing covers the
-        current step) and returns the temporally ensembled action. A new instruction
-        starts a new episode (the old chunks are dropped)."""
-        if instruction != self._instruction:
-            self.reset()
-            self._instruction = instruction
-        if self._t % self.replan_every == 0 or not self._ensembler.covers(self._t):
-            self._ensembler.add(self.step(images, instruction), self._t)
-        action = self._ensembler.action(self._t).astype(np.float32)
-        if self.binarize_gripper:
-            mid = 0.5 * (self.low[-1] + self.high[-1])
-            action[-1] = self.high[-1] if action[-1] >= mid else self.low[-1]
-        action = np.clip(action, self.low, self.high)
-        if not np.isfinite(action).all():  # cannot happen after step()'s check; never pass one on
-            raise NonFiniteActionError("ensembled action is not finite")
-        self._t += 1
-        return action
+def load_policy(path: str | Path, device: str = "cpu", *, robot: str | None = None, action_dim: int | None = None,
+                **executor_kwargs):
+    """Open a policy checkpoint of any supported kind behind one interface
+    (``cameras``, ``robot``, ``action_dim``, ``image_size``, ``uses_state``,
+    ``action_convention``, ``act(images, instruction, state)``, ``reset()``):
+    our VLA checkpoints (``vla_config.json``), LeRobot pretrained-policy
+    directories (ACT, Diffusion; :mod:`lam_ros.lerobot_policy`) and the
+    privileged-state baseline (:mod:`models.state_policy`, simulator only)."""
+    from models.vla.model import CONFIG_FILE
 
-    def reset(self) -> None:
-        """Start a new episode: forget buffered chunks and the step counter."""
-        self._ensembler.reset()
-        self._t = 0
-        self._instruction = None
-        self.last_chunk = None
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"policy checkpoint {path} does not exist")
+    if (path / CONFIG_FILE).exists():
+        return Policy.load(path, device=device, robot=robot, action_dim=action_dim, **executor_kwargs)
+    from models.state_policy import StatePolicy, is_state_policy
+
+    if is_state_policy(path):
+        return StatePolicy.load(path, robot=robot, action_dim=action_dim, **executor_kwargs)
+    from lam_ros.lerobot_policy import LeRobotPolicy, is_lerobot_checkpoint
+
+    if is_lerobot_checkpoint(path):
+        return LeRobotPolicy.load(path, device=device, robot=robot, action_dim=action_dim)
+    raise ValueError(f"{path} is not a policy checkpoint: expected a lam_ros VLA ({CONFIG_FILE}), a LeRobot "
+                     "pretrained-policy directory (config.json + model.safetensors) or a state-policy checkpoint")

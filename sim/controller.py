@@ -24,12 +24,14 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from lam_ros.action_convention import REBASE_DISTANCE_M
 from sim.ik import ArmKinematics
 from sim.robots import RobotSpec, get_robot
 
 ACTION_DIM = 7
-# Re-base the target on the measured pose when the tool lags further than this.
-MAX_TRACKING_ERROR = 0.03  # m
+# Re-base the target on the measured pose when the tool lags further than this (m); the
+# runtime's bridge_delta applier uses the same figure (lam_ros.action_convention).
+MAX_TRACKING_ERROR = REBASE_DISTANCE_M
 
 
 def validate_vector(value, dim: int, what: str) -> np.ndarray:

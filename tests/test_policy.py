@@ -79,7 +79,7 @@ def test_stage1_checkpoint_is_refused(tmp_path):
 
 def test_nan_output_is_never_passed_on(checkpoint, monkeypatch):
     policy = Policy.load(checkpoint)
-    monkeypatch.setattr(policy.model.action_decoder, "forward", lambda v, lat: torch.full((1, 5, 7), float("nan")))
+    monkeypatch.setattr(policy.model.action_decoder, "forward", lambda v, lat, state=None: torch.full((1, 5, 7), float("nan")))
     with pytest.raises(NonFiniteActionError):
         policy.step(fake_images(0), "stack the cube")
     with pytest.raises(NonFiniteActionError):
@@ -88,7 +88,7 @@ def test_nan_output_is_never_passed_on(checkpoint, monkeypatch):
 
 def test_out_of_range_output_is_clipped_to_data_range(checkpoint, monkeypatch):
     policy = Policy.load(checkpoint)
-    monkeypatch.setattr(policy.model.action_decoder, "forward", lambda v, lat: torch.full((1, 5, 7), 1e6))
+    monkeypatch.setattr(policy.model.action_decoder, "forward", lambda v, lat, state=None: torch.full((1, 5, 7), 1e6))
     chunk = policy.step(fake_images(0), "stack the cube")
     np.testing.assert_allclose(chunk, np.broadcast_to(policy.high, chunk.shape), rtol=1e-6)
 

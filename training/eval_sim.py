@@ -1,7 +1,8 @@
 """Closed-loop evaluation in the simulator (SIMPLER protocol, FACTS section 5).
 
-Each agent (a VLA checkpoint through ``lam_ros.policy.Policy``, or the scripted
-expert as the upper reference) runs the same seeded episodes per task; success is
+Each agent (any checkpoint ``lam_ros.policy.load_policy`` opens: our VLA, a LeRobot
+ACT / Diffusion directory, the privileged-state baseline; or the scripted expert as
+the upper reference) runs the same seeded episodes per task; success is
 judged at the final step, grasp / consecutive grasp / moved-correct-object if they
 happened at any step. Writes ``results.json`` (per-episode records, seeds),
 ``results.md`` (the table) and multi-view rollout videos.
@@ -64,6 +65,18 @@ def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | 
     return result
 
 
+def policy_act(env, policy, instruction: str) -> Callable[[dict], np.ndarray]:
+    """``act(obs)`` for a loaded policy in the simulator: camera frames, the robot state
+    and (for the privileged baseline) the objects' poses, exactly as the policy was trained."""
+
+    def act(obs):
+        state = env.unwrapped.state_vector(obs)
+        objects = np.concatenate(list(env.unwrapped.object_poses().values())).astype(np.float32)
+        return policy.act(obs.get("images", {}), instruction, state, env_state=objects)
+
+    return act
+
+
 def evaluate(
     agents: dict[str, str],
     out_dir: str | Path,
@@ -72,14 +85,19 @@ def evaluate(
     tasks: list[str] | None = None,
     episodes: int = 24,
     seed: int = 0,
-    image_size: int = 128,
+    image_size: int | None = None,
     video_episodes: int = 1,
     max_steps: int | None = None,
     device: str = "cpu",
+    executor: dict | None = None,
 ) -> dict:
-    """``agents``: name -> checkpoint directory, or name -> "expert"."""
+    """``agents``: name -> checkpoint directory, or name -> "expert". ``image_size``: the
+    square render size (default: the resolution each checkpoint's training data was
+    recorded at, else 128); every policy resizes frames to its own input size.
+    ``executor``: chunk-executor settings (ensemble_decay, replan_every, sticky_gripper)."""
     import sim
-    from lam_ros.policy import Policy
+    from lam_ros.action_convention import BRIDGE_DELTA
+    from lam_ros.policy import load_policy
 
     tasks = list(sim.TASKS) if not tasks else tasks
     for t in tasks:
@@ -92,20 +110,24 @@ def evaluate(
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     seeds = [seed + i for i in range(episodes)]
-    policies = {name: Policy.load(src, device=device, robot=robot, action_dim=7) for name, src in agents.items() if src != EXPERT}
-    results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "agents": dict(agents), "episodes": {}, "summary": {}}
+    policies = {name: load_policy(src, device=device, robot=robot, action_dim=7, **(executor or {}))
+                for name, src in agents.items() if src != EXPERT}
+    for name, policy in policies.items():
+        if policy.action_convention != BRIDGE_DELTA:
+            raise ValueError(f"agent {name!r} ({agents[name]}) was trained on {policy.action_convention!r} actions; "
+                             f"the simulator's step() executes {BRIDGE_DELTA!r}")
+    results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "agents": dict(agents), "episodes": {}, "summary": {},
+                     "executor": dict(executor or {})}
     for name in agents:
-        cameras = policies[name].cameras if name in policies else ["third_person", "wrist"]
+        policy = policies.get(name)
+        # Videos show every camera side by side: the policy's own views plus the third-person one.
+        cameras = list(dict.fromkeys([*(policy.cameras if policy is not None else []), "third_person", "wrist"]))
+        size = image_size or _recorded_size(policy) or 128
+        results.setdefault("image_size", {})[name] = size
         for task in tasks:
-            env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(image_size, image_size))
-            if name in policies:
-                policy = policies[name]
-                instruction = env.unwrapped.instruction
-
-                def act(obs, policy=policy, instruction=instruction):
-                    return policy.act(obs["images"], instruction)
-
-                reset = policy.reset
+            env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(size, size))
+            if policy is not None:
+                act, reset = policy_act(env, policy, env.unwrapped.instruction), policy.reset
             else:
                 expert = sim.make_expert(env)
                 act, reset = expert.act, expert.reset
@@ -126,6 +148,12 @@ def evaluate(
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     (out_dir / "results.md").write_text(markdown_table(results))
     return results
+
+
+def _recorded_size(policy) -> int | None:
+    """The (square) resolution a checkpoint's training frames were recorded at, when it says."""
+    src = getattr(getattr(policy, "config", None), "source_image_size", None)
+    return int(src[0]) if src and src[0] == src[1] else None
 
 
 def markdown_table(results: dict) -> str:

@@ -1,10 +1,15 @@
-"""Stage 2: LoRA action finetuning.
+"""Stage 2: action finetuning.
 
-LoRA adapters (peft) on the backbone plus the action decoder, trained with L1 on
-normalised action chunks from action-labelled LeRobot episodes (plus the latent
-cross-entropy when a LAM labeller is given). Starting from a stage-1 checkpoint
-gives the latent-pretrained policy; starting from a bare backbone ("tiny" or a
-hub id) gives the from-scratch baseline.
+LoRA adapters (peft) on the backbone, or the whole backbone (``finetune="full"``),
+plus the action decoder, trained on normalised action chunks from action-labelled
+LeRobot episodes (L1 or MSE), plus the latent cross-entropy when a LAM labeller
+is given. Starting from a stage-1 checkpoint gives the latent-pretrained policy;
+starting from a bare backbone ("tiny" or a hub id) gives the from-scratch
+baseline, trained on exactly the same parameters.
+
+The checkpoint carries everything the runtime must reproduce: cameras, image
+size, whether (and how normalised) the robot state is an input, the action
+normalisation and the action convention of the data.
 """
 
 from __future__ import annotations
@@ -13,27 +18,30 @@ import logging
 from pathlib import Path
 
 from models.vla import VLA, ActionDecoder, ActionNormalizer, LoraSettings, VLAConfig
+from models.vla.normalization import StateNormalizer
 from training.pretrain_vla import TrainSettings, is_checkpoint, prepare_out_dir, set_trainable, train
 from training.vla_data import Labeller, VLAFrames, label_latent_codes, load_episodes
 
 log = logging.getLogger(__name__)
+STATE_DIM = 7  # observation.state of every lam_ros dataset: x, y, z, roll, pitch, yaw, gripper
 
 
-def _start_model(init: str, cameras: list[str] | None, chunk_size: int) -> VLA:
+def _start_model(init: str, cameras: list[str] | None, chunk_size: int, state_dim: int) -> VLA:
     if is_checkpoint(init):
         model = VLA.load(init)
         if model.has_lora:
             model.merge_lora()  # stage-1 LoRA becomes part of the base weights
             model.config.lora = None
-        if model.config.chunk_size != chunk_size or model.config.stage != "action":
-            model.config.chunk_size = chunk_size
+        c = model.config
+        if c.chunk_size != chunk_size or c.stage != "action" or c.state_dim != state_dim:
+            c.chunk_size, c.state_dim = chunk_size, state_dim
             hidden = model.latent_head.proj.in_features
-            c = model.config
-            model.action_decoder = ActionDecoder(hidden, chunk_size, c.action_dim, c.decoder_dim, c.decoder_heads, c.decoder_layers)
+            model.action_decoder = ActionDecoder(hidden, chunk_size, c.action_dim, c.decoder_dim, c.decoder_heads,
+                                                 c.decoder_layers, state_dim=state_dim)
         return model
     if cameras is None:
         raise ValueError("cameras are needed when finetuning from a bare backbone")
-    return VLA.create(VLAConfig(backbone=init, cameras=cameras, chunk_size=chunk_size, stage="action"))
+    return VLA.create(VLAConfig(backbone=init, cameras=cameras, chunk_size=chunk_size, stage="action", state_dim=state_dim))
 
 
 def finetune_vla(
@@ -45,10 +53,15 @@ def finetune_vla(
     chunk_size: int = 5,
     robot: str | None = None,
     max_episodes: int | None = None,
+    min_episodes: int | None = None,
     lora: LoraSettings | None = None,
     labeller: Labeller | None = None,
     frame_gap: int = 3,
     drop_noops: bool = True,
+    use_state: bool = False,
+    action_loss: str = "l1",
+    finetune: str = "lora",
+    augment_shift: int = 0,
     settings: TrainSettings | None = None,
     resume: bool = False,
 ) -> dict:
@@ -59,23 +72,33 @@ def finetune_vla(
     state = prepare_out_dir(out_dir, resume)
     if state is not None:
         model = VLA.load(out_dir)
-        data = load_episodes(datasets, cameras=model.config.cameras, require_actions=True, max_episodes=max_episodes)
+        data = load_episodes(datasets, cameras=model.config.cameras, require_actions=True, max_episodes=max_episodes,
+                             image_size=model.config.image_size)
     else:
         if is_checkpoint(init):
             cameras = VLAConfig.load(Path(init) / "vla_config.json").cameras
-        data = load_episodes(datasets, cameras=cameras, require_actions=True, max_episodes=max_episodes)
-        model = _start_model(init, data.cameras, chunk_size)
-        if data.actions.shape[1] != model.config.action_dim:
-            raise ValueError(f"datasets have {data.actions.shape[1]}-D actions, the model {model.config.action_dim}-D")
-        model.config.stage = "action"
-        model.config.robot = robot or data.robot_type or model.config.robot
+        model = _start_model(init, cameras, chunk_size, STATE_DIM if use_state else 0)
+        data = load_episodes(datasets, cameras=model.config.cameras, require_actions=True, max_episodes=max_episodes,
+                             image_size=model.config.image_size, min_episodes=min_episodes)
+        c = model.config
+        if data.actions.shape[1] != c.action_dim:
+            raise ValueError(f"datasets have {data.actions.shape[1]}-D actions, the model {c.action_dim}-D")
+        if use_state and (data.states is None or data.states.shape[1] != STATE_DIM):
+            raise ValueError(f"--use-state needs a {STATE_DIM}-D observation.state in every dataset")
+        c.stage = "action"
+        c.robot = robot or data.robot_type or c.robot
+        c.action_convention = data.action_convention
+        c.source_image_size = list(data.source_image_size) if data.source_image_size else None
+        c.action_loss, c.finetune, c.augment_shift = action_loss, finetune, int(augment_shift)
         model.normalizer = ActionNormalizer.fit(data.actions)
-        model.apply_lora(lora)
+        model.state_normalizer = StateNormalizer.fit(data.states) if use_state else None
+        if finetune == "lora":
+            model.apply_lora(lora)
     codes = label_latent_codes(data, labeller, frame_gap) if labeller is not None else None
     set_trainable(model, "action", with_codes=codes is not None)
     dataset = VLAFrames(data, model.config.cameras, model.config.chunk_size, normalizer=model.normalizer, codes=codes,
-                        drop_noops=drop_noops)
-    result = train(model, dataset, out_dir, settings, "finetune-vla (LoRA + action decoder)", state)
+                        drop_noops=drop_noops, state_normalizer=model.state_normalizer)
+    result = train(model, dataset, out_dir, settings, f"finetune-vla ({model.config.finetune} + action decoder)", state)
     result["episodes"] = int(len(set(data.episode.tolist())))
     result["training_frames"] = len(dataset)
     result["noop_frames_dropped"] = len(data) - len(dataset)

@@ -65,14 +65,18 @@ def view_keys(available: list[str], views: list[str], dataset: str) -> dict[str,
 
 
 def _decode_file(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a video at its recorded resolution, then resize through the project's one
+    image path (``models.image_prep``), exactly as the runtimes resize camera frames."""
     import av
+
+    from models.image_prep import resize_images
 
     times, images = [], []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             times.append(float(frame.time))
-            images.append(frame.to_ndarray(width=size, height=size, format="rgb24"))
-    return np.asarray(times), np.stack(images)
+            images.append(frame.to_ndarray(format="rgb24"))
+    return np.asarray(times), resize_images(np.stack(images), size, name=str(path))
 
 
 def load_episodes(roots: list[str | Path], views: list[str], image_size: int,

@@ -86,7 +86,7 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         batch_size=min(settings.batch_size, len(dataset)),
         shuffle=True,
         drop_last=True,
-        collate_fn=make_collate(model),
+        collate_fn=make_collate(model, augment_shift=model.config.augment_shift, seed=settings.seed),
         generator=torch.Generator().manual_seed(settings.seed),
     )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -110,7 +110,8 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         batches = accelerator.skip_first_batches(loader, offset) if offset else loader
         for batch in batches:
             with accelerator.autocast():
-                out = model(batch["inputs"], codes=batch.get("codes"), actions=batch.get("actions"), action_mask=batch.get("action_mask"))
+                out = model(batch["inputs"], codes=batch.get("codes"), actions=batch.get("actions"),
+                            action_mask=batch.get("action_mask"), state=batch.get("state"))
             accelerator.backward(out["loss"])
             if settings.grad_clip > 0:
                 accelerator.clip_grad_norm_(params, settings.grad_clip)
@@ -135,7 +136,8 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
 
 def set_trainable(model: VLA, stage: str, with_codes: bool = True) -> None:
     """Stage 1: backbone (all weights, or only LoRA adapters when applied) + latent head.
-    Stage 2: LoRA adapters + action decoder (+ latent head when codes are given)."""
+    Stage 2: LoRA adapters (or the whole backbone when ``config.finetune == "full"``) + action
+    decoder (+ latent head when codes are given)."""
     for p in model.parameters():
         p.requires_grad = False
     if stage == "latent":
@@ -147,8 +149,9 @@ def set_trainable(model: VLA, stage: str, with_codes: bool = True) -> None:
                 p.requires_grad = True
         heads = [model.latent_head]
     else:
+        full = model.config.finetune == "full"
         for n, p in model.backbone.named_parameters():
-            p.requires_grad = "lora_" in n
+            p.requires_grad = full or "lora_" in n
         heads = [model.action_decoder] + ([model.latent_head] if with_codes else [])
     for head in heads:
         for p in head.parameters():

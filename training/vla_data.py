@@ -34,6 +34,10 @@ class EpisodeData:
     actions: np.ndarray | None  # (N, D) float32 or None
     robot_type: str | None
     fps: int
+    states: np.ndarray | None = None  # (N, 7) observation.state [x, y, z, roll, pitch, yaw, gripper]
+    env_states: np.ndarray | None = None  # (N, E) observation.environment_state (object poses), sim only
+    action_convention: str | None = None  # lam_ros.action_convention, when the data has actions
+    source_image_size: tuple[int, int] | None = None  # (height, width) the videos were recorded at
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -68,10 +72,17 @@ def load_episodes(
     cameras: list[str] | None = None,
     require_actions: bool = False,
     max_episodes: int | None = None,
+    image_size: int | None = None,
+    min_episodes: int | None = None,
 ) -> EpisodeData:
     """Decode LeRobot datasets into memory. ``cameras`` defaults to the cameras common
-    to all datasets; ``max_episodes`` keeps the first N episodes overall."""
+    to all datasets; ``max_episodes`` keeps the first N episodes overall;
+    ``image_size`` resizes every frame once through ``models.image_prep`` (the
+    path the runtime uses too); fewer than ``min_episodes`` episodes is an error."""
     from lerobot.datasets.video_utils import decode_video_frames
+
+    from lam_ros.action_convention import check_same_convention, dataset_convention
+    from models.image_prep import resize_images
 
     if isinstance(roots, (str, Path)):
         roots = [roots]
@@ -98,7 +109,14 @@ def load_episodes(
     actions: list[np.ndarray] = []
     has_actions = all("action" in ds.meta.features for ds in datasets)
     if require_actions and not has_actions:
-        raise ValueError(f"datasets {roots}: an 'action' feature is required for action finetuning")
+        lacking = [str(r) for r, ds in zip(roots, datasets) if "action" not in ds.meta.features]
+        raise ValueError(f"dataset(s) {lacking} have no 'action' feature: action finetuning needs action-labelled episodes")
+    convention = check_same_convention({str(r): dataset_convention(r) for r in roots}) if has_actions else None
+    has_state = all("observation.state" in ds.meta.features for ds in datasets)
+    has_env = all("observation.environment_state" in ds.meta.features for ds in datasets)
+    states: list[np.ndarray] = []
+    env_states: list[np.ndarray] = []
+    shapes = {tuple(ds.meta.features[IMAGE_PREFIX + c]["shape"][:2]) for ds in datasets for c in cameras}
     next_episode = 0
     kept = 0
     for ds in datasets:
@@ -108,6 +126,9 @@ def load_episodes(
         ts_col = np.asarray(torch.stack(list(hf["timestamp"])).numpy()).reshape(-1)
         task_idx = np.asarray(torch.stack(list(hf["task_index"])).numpy()).reshape(-1)
         act_col = torch.stack(list(hf["action"])).numpy().astype(np.float32) if has_actions else None
+        state_col = torch.stack(list(hf["observation.state"])).numpy().astype(np.float32) if has_state else None
+        env_col = (torch.stack(list(hf["observation.environment_state"])).numpy().astype(np.float32)
+                   if has_env else None)
         task_names = {int(i): name for name, i in zip(ds.meta.tasks.index, ds.meta.tasks["task_index"])}
         for ep in np.unique(ep_col):
             if max_episodes is not None and kept >= max_episodes:
@@ -123,13 +144,25 @@ def load_episodes(
                     frames = (frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
                 else:  # image (PNG) features, rare
                     frames = np.stack([(ds[int(r)][key].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for r in rows])
+                if image_size is not None:
+                    frames = resize_images(frames, image_size, name=f"{ds.root} camera {cam!r}")
                 images[cam].append(frames)
             tasks.extend(task_names[int(i)] for i in task_idx[rows])
             episode_ids.append(np.full(len(rows), next_episode))
             if act_col is not None:
                 actions.append(act_col[rows])
+            if state_col is not None:
+                states.append(state_col[rows])
+            if env_col is not None:
+                env_states.append(env_col[rows])
             next_episode += 1
             kept += 1
+    if min_episodes is not None and kept < min_episodes:
+        raise ValueError(f"datasets {[str(r) for r in roots]} hold {kept} episode(s), fewer than the {min_episodes} requested")
+    if has_actions:
+        bad = [i for i, a in enumerate(actions) if not np.isfinite(a).all()]
+        if bad:
+            raise ValueError(f"datasets {[str(r) for r in roots]}: episode(s) {bad} have NaN/inf actions")
     robot_types = {ds.meta.robot_type for ds in datasets}
     return EpisodeData(
         images={c: np.concatenate(v) for c, v in images.items()},
@@ -138,6 +171,10 @@ def load_episodes(
         actions=np.concatenate(actions) if has_actions else None,
         robot_type=robot_types.pop() if len(robot_types) == 1 else None,
         fps=int(datasets[0].fps),
+        states=np.concatenate(states) if has_state else None,
+        env_states=np.concatenate(env_states) if has_env else None,
+        action_convention=convention,
+        source_image_size=shapes.pop() if len(shapes) == 1 else None,
     )
 
 
@@ -167,22 +204,13 @@ def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
 
     if not Path(checkpoint).exists():
         raise FileNotFoundError(f"LAM checkpoint {checkpoint} does not exist")
+    from models.image_prep import resize_views
+
     runtime = LatentActionRuntime.from_checkpoint(checkpoint, device=device)
     size = int(runtime.image_size)
 
-    def resize(frames: dict) -> dict:
-        out = {}
-        for view, x in frames.items():
-            x = np.asarray(x)
-            if x.shape[1:3] != (size, size):
-                t = torch.from_numpy(x).permute(0, 3, 1, 2).float()
-                t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-                x = t.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            out[view] = x
-        return out
-
     def label(frames_t, frames_tk):
-        codes, _ = runtime.infer(resize(frames_t), resize(frames_tk))
+        codes, _ = runtime.infer(resize_views(frames_t, size), resize_views(frames_tk, size))
         return np.asarray(codes)
 
     return label
@@ -211,7 +239,7 @@ class VLAFrames(torch.utils.data.Dataset):
     """
 
     def __init__(self, data: EpisodeData, cameras: list[str], chunk_size: int, normalizer=None, codes: np.ndarray | None = None,
-                 drop_noops: bool = False):
+                 drop_noops: bool = False, state_normalizer=None):
         missing = [c for c in cameras if c not in data.images]
         if missing:
             raise ValueError(f"the data lacks camera(s) {missing}; it has {data.cameras}")
@@ -221,6 +249,11 @@ class VLAFrames(torch.utils.data.Dataset):
         self.codes = codes
         self.ends = data.episode_end()
         self.normed = normalizer.normalize(data.actions) if (normalizer is not None and data.actions is not None) else None
+        self.states = None
+        if state_normalizer is not None:
+            if data.states is None:
+                raise ValueError("the model takes the robot state but the datasets have no 'observation.state'")
+            self.states = state_normalizer.normalize(data.states)
         self.indices = np.arange(len(data))
         if drop_noops:
             if data.actions is None:
@@ -245,15 +278,31 @@ class VLAFrames(torch.utils.data.Dataset):
             item["action_mask"] = torch.from_numpy(mask.astype(np.float32))
         if self.codes is not None:
             item["codes"] = torch.from_numpy(self.codes[i])
+        if self.states is not None:
+            item["state"] = torch.from_numpy(self.states[i])
         return item
 
 
-def make_collate(model) -> Callable[[list[dict]], dict]:
-    """Batch samples through the model's processor."""
+def random_shift(image: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
+    """DrQ-style augmentation: pad by ``pad`` pixels (edge replicate) and crop back at a random offset."""
+    if pad <= 0:
+        return image
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    dy, dx = rng.integers(0, 2 * pad + 1, size=2)
+    return padded[dy:dy + h, dx:dx + w]
+
+
+def make_collate(model, augment_shift: int = 0, seed: int = 0) -> Callable[[list[dict]], dict]:
+    """Batch samples through the model's processor (random-shift augmentation when ``augment_shift`` > 0)."""
+    rng = np.random.default_rng(seed)
 
     def collate(items: list[dict]) -> dict:
-        batch = {"inputs": model.prepare_inputs([it["images"] for it in items], [it["instruction"] for it in items])}
-        for key in ("actions", "action_mask", "codes"):
+        images = [it["images"] for it in items]
+        if augment_shift > 0:
+            images = [{c: random_shift(img, augment_shift, rng) for c, img in sample.items()} for sample in images]
+        batch = {"inputs": model.prepare_inputs(images, [it["instruction"] for it in items])}
+        for key in ("actions", "action_mask", "codes", "state"):
             if key in items[0]:
                 batch[key] = torch.stack([it[key] for it in items])
         return batch

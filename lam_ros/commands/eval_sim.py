@@ -11,7 +11,8 @@ from __future__ import annotations
 
 
 def configure(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="finetuned VLA checkpoint directory (reported as 'policy')")
+    parser.add_argument("--checkpoint", required=True, help="policy checkpoint (reported as 'policy'): a finetuned VLA, a LeRobot ACT / Diffusion "
+                             "directory (lam-ros train-lerobot) or a privileged-state baseline")
     parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR",
                         help="another checkpoint to evaluate on the same seeds (repeatable)")
     parser.add_argument("--robot", default="widowx", help="widowx or piper (default widowx)")
@@ -19,11 +20,29 @@ def configure(parser) -> None:
     parser.add_argument("--episodes", type=int, default=24, help="episodes per task (default 24)")
     parser.add_argument("--seed", type=int, default=0, help="first episode seed; episode i uses seed + i")
     parser.add_argument("--no-expert", action="store_true", help="skip the scripted expert reference")
-    parser.add_argument("--image-size", type=int, default=128, help="square render size (default 128)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="square render size (default: the resolution the checkpoint's training data was recorded "
+                             "at; each policy resizes frames to its own input size)")
+    add_executor_args(parser)
     parser.add_argument("--videos", type=int, default=1, help="episodes per agent and task saved as video (default 1)")
     parser.add_argument("--max-steps", type=int, help="cap episode length (debugging; default: the task's length)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="eval_sim", help="output directory (default ./eval_sim)")
+
+
+def add_executor_args(parser) -> None:
+    """Chunk-execution knobs shared by eval-sim and run (lam_ros.policy.ChunkExecutor)."""
+    g = parser.add_argument_group("chunk execution")
+    g.add_argument("--ensemble-decay", type=float, default=0.1,
+                   help="temporal-ensembling weight decay over overlapping chunks, oldest first (default 0.1)")
+    g.add_argument("--replan-every", type=int, default=1, help="predict a new chunk every N control steps (default 1)")
+    g.add_argument("--sticky-gripper", type=int, default=0, metavar="STEPS",
+                   help="hold a changed gripper command for STEPS control steps (SIMPLER style; default 0 = off)")
+
+
+def executor_settings(args) -> dict:
+    return {"ensemble_decay": args.ensemble_decay, "replan_every": args.replan_every,
+            "sticky_gripper": args.sticky_gripper}
 
 
 def run(args) -> int:
@@ -48,6 +67,7 @@ def run(args) -> int:
         episodes=args.episodes,
         seed=args.seed,
         image_size=args.image_size,
+        executor=executor_settings(args),
         video_episodes=args.videos,
         max_steps=args.max_steps,
         device=args.device,

@@ -29,6 +29,14 @@ def configure(parser) -> None:
     parser.add_argument("--lam", help="optional LAM checkpoint: adds the latent-token cross-entropy to the L1 loss")
     parser.add_argument("--frame-gap", type=int, default=3, help="LAM frame gap when --lam is given")
     parser.add_argument("--device", default="cpu", help="device for the LAM labeller")
+    parser.add_argument("--use-state", action="store_true",
+                        help="feed the robot state (observation.state: EE pose + gripper) to the action decoder")
+    parser.add_argument("--action-loss", choices=["l1", "mse"], default="l1", help="loss on normalised action chunks (default l1)")
+    parser.add_argument("--finetune", choices=["lora", "full"], default="lora",
+                        help="train LoRA adapters (default) or the whole backbone, plus the heads")
+    parser.add_argument("--augment-shift", type=int, default=0, metavar="PIXELS",
+                        help="random-shift image augmentation, in pixels at the model's input size (default 0: off)")
+    parser.add_argument("--min-episodes", type=int, help="refuse to train on fewer labelled episodes than this")
     parser.add_argument("--keep-noops", action="store_true",
                         help="also train on frames whose action is a no-op (zero arm motion, unchanged gripper); "
                              "dropped by default, as OpenVLA does for Bridge")
@@ -40,6 +48,8 @@ def run(args) -> int:
     from training import vla_data
     from training.finetune_vla import finetune_vla
 
+    if args.augment_shift < 0:
+        raise ValueError(f"--augment-shift must be >= 0 pixels, got {args.augment_shift}")
     if args.lora_rank < 1:
         raise ValueError(f"--lora-rank must be >= 1, got {args.lora_rank}")
     labeller = vla_data.lam_labeller(args.lam, device=args.device) if args.lam else None
@@ -55,6 +65,11 @@ def run(args) -> int:
         labeller=labeller,
         frame_gap=args.frame_gap,
         drop_noops=not args.keep_noops,
+        use_state=args.use_state,
+        action_loss=args.action_loss,
+        finetune=args.finetune,
+        augment_shift=args.augment_shift,
+        min_episodes=args.min_episodes,
         settings=training_settings(args),
         resume=args.resume,
     )

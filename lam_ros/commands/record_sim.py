@@ -28,18 +28,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (episode i uses seed+i)")
     parser.add_argument("--max-steps", type=int, default=None, help="cut episodes short (debugging)")
     parser.add_argument("--only-success", action="store_true", help="discard failed expert episodes")
+    parser.add_argument("--stop-after-success", type=int, default=None, metavar="STEPS",
+                        help="end each episode STEPS control steps after the task first succeeds, as a human "
+                             "demonstrator would (default: record the full 60-step SIMPLER episode)")
+    from sim.noise import knob_help
+
+    parser.add_argument("--noise", default="none",
+                        help="exogenous noise, KNOB=VALUE,... e.g. camera_motion=0.5,distractors=2 (default none; stored "
+                             "in meta/info.json under lam_ros.exogenous_noise). Knobs: " + knob_help())
+    parser.add_argument("--camera-ood", action="store_true",
+                        help="with --randomize-cameras: sample every camera offset between 1x and 2x the default range "
+                             "(poses outside the training range, for out-of-distribution evaluation)")
     parser.add_argument("--vcodec", default="h264", help="video codec for lerobot (default h264)")
     parser.add_argument("--resume", action="store_true", help="append to an existing dataset (recovers it first)")
 
 
 def run(args) -> int:
     from lam_ros.recording.sim import record_sim
+    from sim.cameras import ood_ranges
+    from sim.noise import ExogenousNoise
+
+    noise = ExogenousNoise.parse(args.noise)
+    if args.camera_ood and not args.randomize_cameras:
+        raise ValueError("--camera-ood needs --randomize-cameras")
 
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
     report = record_sim(args.output, robot=args.robot, task=args.task, episodes=args.episodes, cameras=cameras,
                         image_size=args.image_size, randomize_cameras=args.randomize_cameras, seed=args.seed,
                         max_steps=args.max_steps, only_success=args.only_success, resume=args.resume,
-                        vcodec=args.vcodec)
+                        vcodec=args.vcodec, stop_after_success=args.stop_after_success, noise=noise,
+                        camera_ranges=ood_ranges() if args.camera_ood else None)
     d = report.to_dict()
     print(f"wrote {d['episodes']} episode(s), {d['frames']} frames to {args.output}; "
           f"report: {args.output}/recording_report.md")

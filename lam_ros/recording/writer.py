@@ -53,6 +53,7 @@ def build_features(
     cameras: dict[str, tuple[int, int]],
     state_names: Sequence[str],
     action_names: Sequence[str],
+    env_state_names: Sequence[str] = (),
 ) -> dict:
     """LeRobot features: one video per camera, state, action, and the sync audit features.
 
@@ -78,6 +79,9 @@ def build_features(
         raise RecordingError("action needs at least one name")
     features["observation.state"] = {"dtype": "float32", "shape": (len(state_names),), "names": list(state_names)}
     features["action"] = {"dtype": "float32", "shape": (len(action_names),), "names": list(action_names)}
+    if env_state_names:  # LeRobot's name for privileged (simulator) state: object poses
+        features["observation.environment_state"] = {
+            "dtype": "float32", "shape": (len(env_state_names),), "names": list(env_state_names)}
     names = list(cameras)
     features["sync.capture_time"] = {"dtype": "float64", "shape": (len(names),), "names": names}
     features["sync.skew"] = {"dtype": "float32", "shape": (1,), "names": ["skew_s"]}
@@ -250,6 +254,7 @@ class RecordingWriter:
         vcodec: str = "h264",
         streaming_encoding: bool = False,
         encoder_threads: int | None = None,
+        metadata: dict | None = None,
     ):
         from lerobot.datasets.lerobot_dataset import LeRobotDataset  # heavy import kept out of module import
 
@@ -263,6 +268,7 @@ class RecordingWriter:
         self._kwargs = dict(vcodec=vcodec, streaming_encoding=streaming_encoding, encoder_threads=encoder_threads)
         self.frames_in_episode = 0
         self.recovery: RecoveryResult | None = None
+        self.metadata = dict(metadata or {})
 
         if self.root.exists() and any(self.root.iterdir()):
             if not resume:
@@ -287,11 +293,24 @@ class RecordingWriter:
             self.repo_id, fps=self.fps, features=self.features, root=self.root,
             robot_type=self.robot_type, use_videos=True, **self._kwargs,
         )
+        self._write_metadata()
         _commit(self.root, 0)
         self._write_repo_id()
 
     def _open(self) -> None:
         self.ds = self._cls(self.repo_id, root=self.root, video_backend="pyav", **self._kwargs)
+
+    def _write_metadata(self) -> None:
+        """Our metadata (action convention, noise settings, ...) under ``"lam_ros"`` in
+        meta/info.json; lerobot keeps unknown keys of ``meta.info`` when it rewrites the file."""
+        if not self.metadata:
+            return
+        from lerobot.datasets.utils import write_info
+
+        from lam_ros.action_convention import METADATA_KEY
+
+        self.ds.meta.info[METADATA_KEY] = {**(self.ds.meta.info.get(METADATA_KEY) or {}), **self.metadata}
+        write_info(self.ds.meta.info, self.root)
 
     def _write_repo_id(self) -> None:
         journal = read_journal(self.root)
@@ -310,6 +329,11 @@ class RecordingWriter:
                 raise RecordingError(
                     f"cannot resume {self.root}: feature {key!r} is {theirs[key]} there, {(ft['dtype'], tuple(ft['shape']))} here"
                 )
+        theirs_meta = info.get("lam_ros") or {}
+        for key, value in self.metadata.items():
+            if key in theirs_meta and theirs_meta[key] != value:
+                raise RecordingError(
+                    f"cannot resume {self.root}: it was recorded with {key}={theirs_meta[key]!r}, not {value!r}")
         journal = read_journal(self.root)
         if journal and journal.get("repo_id"):
             self.repo_id = journal["repo_id"]

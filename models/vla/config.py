@@ -46,6 +46,14 @@ class VLAConfig:
     latent_loss_weight: float = 1.0
     lora: LoraSettings | None = None
     stage: str = "latent"  # "latent" (stage 1) or "action" (stage 2)
+    # Preprocessing and conventions the checkpoint was trained with; the runtime applies them.
+    image_size: int | None = None  # camera frames are resized to this square (models.image_prep); None: the processor's
+    source_image_size: list[int] | None = None  # (height, width) the training frames were recorded at (information)
+    state_dim: int = 0  # proprioceptive state [x, y, z, roll, pitch, yaw, gripper] fed to the decoder; 0: none
+    action_convention: str = "bridge_delta"  # lam_ros.action_convention
+    action_loss: str = "l1"  # "l1" | "mse" on normalised action chunks
+    finetune: str = "lora"  # stage 2 trains "lora" adapters or the "full" backbone (+ the heads either way)
+    augment_shift: int = 0  # random-shift augmentation (pixels) used in training (information)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -62,6 +70,17 @@ class VLAConfig:
             raise ValueError(f"instruction_format must contain '{{instruction}}': {self.instruction_format!r}")
         if self.stage not in ("latent", "action"):
             raise ValueError(f"VLAConfig.stage must be 'latent' or 'action', got {self.stage!r}")
+        if self.action_loss not in ("l1", "mse"):
+            raise ValueError(f"VLAConfig.action_loss must be 'l1' or 'mse', got {self.action_loss!r}")
+        if self.finetune not in ("lora", "full"):
+            raise ValueError(f"VLAConfig.finetune must be 'lora' or 'full', got {self.finetune!r}")
+        if self.state_dim < 0:
+            raise ValueError(f"VLAConfig.state_dim must be >= 0, got {self.state_dim}")
+        if self.image_size is not None and self.image_size < 8:
+            raise ValueError(f"VLAConfig.image_size must be >= 8 pixels, got {self.image_size}")
+        from lam_ros.action_convention import check_convention
+
+        check_convention(self.action_convention)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

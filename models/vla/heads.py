@@ -45,23 +45,29 @@ class ActionDecoder(nn.Module):
     type embedding so the queries can tell them apart.
     """
 
-    def __init__(self, hidden_size: int, chunk_size: int, action_dim: int, dim: int = 128, heads: int = 4, layers: int = 2):
+    def __init__(self, hidden_size: int, chunk_size: int, action_dim: int, dim: int = 128, heads: int = 4, layers: int = 2,
+                 state_dim: int = 0):
         super().__init__()
         self.chunk_size = chunk_size
         self.action_dim = action_dim
+        self.state_dim = state_dim
         self.vision_proj = nn.Linear(hidden_size, dim)
         self.latent_proj = nn.Linear(hidden_size, dim)
-        self.type_embed = nn.Parameter(torch.zeros(2, dim))
+        # Proprioception (normalised robot state) enters as one more context token.
+        self.state_proj = nn.Sequential(nn.Linear(state_dim, dim), nn.GELU(), nn.Linear(dim, dim)) if state_dim else None
+        self.type_embed = nn.Parameter(torch.zeros(3, dim))
         self.context_norm = nn.LayerNorm(dim)
         self.queries = nn.Parameter(torch.randn(chunk_size, dim) * 0.02)
         self.blocks = nn.ModuleList(_DecoderBlock(dim, heads) for _ in range(layers))
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, action_dim))
 
-    def forward(self, vision_hidden: torch.Tensor, latent_hidden: torch.Tensor) -> torch.Tensor:
-        context = torch.cat(
-            [self.vision_proj(vision_hidden) + self.type_embed[0], self.latent_proj(latent_hidden) + self.type_embed[1]],
-            dim=1,
-        )
+    def forward(self, vision_hidden: torch.Tensor, latent_hidden: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [self.vision_proj(vision_hidden) + self.type_embed[0], self.latent_proj(latent_hidden) + self.type_embed[1]]
+        if self.state_proj is not None:
+            if state is None:
+                raise ValueError(f"this action decoder needs the robot state ({self.state_dim} values)")
+            parts.append(self.state_proj(state.to(vision_hidden.dtype)).unsqueeze(1) + self.type_embed[2])
+        context = torch.cat(parts, dim=1)
         context = self.context_norm(context)
         queries = self.queries.unsqueeze(0).expand(context.shape[0], -1, -1)
         for block in self.blocks:

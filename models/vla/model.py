@@ -19,13 +19,14 @@ from .backbone import (
 )
 from .config import LoraSettings, VLAConfig
 from .heads import ActionDecoder, LatentActionHead
-from .normalization import ActionNormalizer
+from .normalization import ActionNormalizer, StateNormalizer
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "vla_config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "action_stats.json"
+STATE_STATS_FILE = "state_stats.json"
 BACKBONE_DIR = "backbone"
 
 
@@ -36,12 +37,16 @@ class VLA(nn.Module):
     embeddings: the latent head reads the latter (stage 1), the action decoder
     attends over both (stage 2)."""
 
-    def __init__(self, config: VLAConfig, backbone: nn.Module, processor, normalizer: ActionNormalizer | None = None):
+    def __init__(self, config: VLAConfig, backbone: nn.Module, processor, normalizer: ActionNormalizer | None = None,
+                 state_normalizer: StateNormalizer | None = None):
         super().__init__()
         self.config = config
         self.backbone = backbone
         self.processor = processor
         self.normalizer = normalizer
+        self.state_normalizer = state_normalizer
+        if config.image_size is None:
+            config.image_size = processor_image_size(processor)
         base_config = backbone.config
         hidden = text_hidden_size(base_config)
         self.latent_head = LatentActionHead(hidden, config.codebook_size)
@@ -52,6 +57,7 @@ class VLA(nn.Module):
             dim=config.decoder_dim,
             heads=config.decoder_heads,
             layers=config.decoder_layers,
+            state_dim=config.state_dim,
         )
         self._placeholder = image_placeholder(base_config, processor)
         self._image_token_id = image_token_id(base_config)
@@ -125,7 +131,12 @@ class VLA(nn.Module):
         )
 
     def prepare_inputs(self, images: list[dict[str, np.ndarray]], instructions: list[str]) -> dict[str, torch.Tensor]:
-        """Batch of per-camera uint8 (H, W, 3) images + instructions -> backbone tensors (CPU)."""
+        """Batch of per-camera uint8 (H, W, 3) images of any size + instructions -> backbone tensors (CPU).
+
+        Every image goes through the project's one resize path (``models.image_prep``) to
+        ``config.image_size``, in training and at run time alike."""
+        from models.image_prep import resize_images
+
         if len(images) != len(instructions):
             raise ValueError(f"{len(images)} image sets for {len(instructions)} instructions")
         texts = [self.prompt(self.check_instruction(t)) for t in instructions]
@@ -134,7 +145,8 @@ class VLA(nn.Module):
             missing = [c for c in self.config.cameras if c not in sample]
             if missing:
                 raise ValueError(f"images lack camera(s) {missing}; this model expects {self.config.cameras}")
-            per_sample.append([np.asarray(sample[c]) for c in self.config.cameras])
+            per_sample.append([resize_images(sample[c], self.config.image_size, name=f"camera {c!r}")
+                               for c in self.config.cameras])
         batch = self.processor(text=texts, images=per_sample, return_tensors="pt", padding=True)
         return {k: v for k, v in batch.items() if k != "token_type_ids"}
 
@@ -154,15 +166,31 @@ class VLA(nn.Module):
         latent = hidden[latent_mask].view(batch, self.config.num_latent_tokens, hidden.shape[-1])
         return vision, latent
 
+    def prepare_state(self, states) -> torch.Tensor | None:
+        """Raw robot states (B, state_dim) -> normalised tensor, or None for a model without state input."""
+        if not self.config.state_dim:
+            return None
+        if states is None:
+            raise ValueError(f"this policy needs the robot state ({self.config.state_dim} values: x, y, z, roll, pitch, "
+                             "yaw, gripper) with every observation")
+        if self.state_normalizer is None:
+            raise ValueError("this checkpoint takes a robot state but has no state statistics (state_stats.json)")
+        states = np.asarray(states, dtype=np.float32).reshape(-1, self.config.state_dim)
+        if not np.isfinite(states).all():
+            raise ValueError(f"robot state contains NaN or inf: {states.tolist()}")
+        return torch.from_numpy(self.state_normalizer.normalize(states))
+
     def forward(
         self,
         inputs: dict[str, torch.Tensor],
         codes: torch.Tensor | None = None,
         actions: torch.Tensor | None = None,
         action_mask: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Losses: cross-entropy on latent codes (B, L) if given; L1 on normalised
-        action chunks (B, chunk, D) if given (``action_mask`` (B, chunk) marks real steps)."""
+        """Losses: cross-entropy on latent codes (B, L) if given; L1 (or MSE, ``config.action_loss``)
+        on normalised action chunks (B, chunk, D) if given (``action_mask`` (B, chunk) marks real
+        steps). ``state``: normalised robot state (B, state_dim) when the model takes one."""
         vision, latent = self.encode(inputs)
         out: dict[str, torch.Tensor] = {"latent_logits": self.latent_head(latent)}
         loss = vision.new_zeros(())
@@ -170,10 +198,11 @@ class VLA(nn.Module):
             out["latent_loss"] = F.cross_entropy(out["latent_logits"].flatten(0, 1), codes.flatten().long())
             loss = loss + self.config.latent_loss_weight * out["latent_loss"]
         if actions is not None or self.config.stage == "action":
-            pred = self.action_decoder(vision, latent)
+            pred = self.action_decoder(vision, latent, state)
             out["actions"] = pred
             if actions is not None:
-                err = (pred - actions).abs().mean(-1)  # (B, chunk)
+                diff = pred - actions
+                err = (diff.abs() if self.config.action_loss == "l1" else diff.square()).mean(-1)  # (B, chunk)
                 if action_mask is None:
                     action_mask = torch.ones_like(err)
                 action_mask = action_mask.to(err.dtype)
@@ -183,11 +212,14 @@ class VLA(nn.Module):
         return out
 
     @torch.no_grad()
-    def predict_chunk_normalized(self, images: list[dict[str, np.ndarray]], instructions: list[str]) -> np.ndarray:
-        """(B, chunk, D) in normalised space (no clipping, NaN passes through)."""
+    def predict_chunk_normalized(self, images: list[dict[str, np.ndarray]], instructions: list[str],
+                                 states=None) -> np.ndarray:
+        """(B, chunk, D) in normalised space (no clipping, NaN passes through); ``states``: raw
+        robot states (B, state_dim) for a model with state input."""
+        state = self.prepare_state(states)
         inputs = {k: v.to(self.device) for k, v in self.prepare_inputs(images, instructions).items()}
         vision, latent = self.encode(inputs)
-        return self.action_decoder(vision, latent).float().cpu().numpy()
+        return self.action_decoder(vision, latent, None if state is None else state.to(self.device)).float().cpu().numpy()
 
     @torch.no_grad()
     def predict_codes(self, images: list[dict[str, np.ndarray]], instructions: list[str]) -> np.ndarray:
@@ -208,6 +240,8 @@ class VLA(nn.Module):
         self.processor.save_pretrained(directory / BACKBONE_DIR)
         if self.normalizer is not None:
             self.normalizer.save(directory / STATS_FILE)
+        if self.state_normalizer is not None:
+            self.state_normalizer.save(directory / STATE_STATS_FILE)
         return directory
 
     @classmethod
@@ -225,9 +259,11 @@ class VLA(nn.Module):
         backbone = AutoModelForImageTextToText.from_config(backbone_config)
         processor = AutoProcessor.from_pretrained(directory / BACKBONE_DIR)
         normalizer = ActionNormalizer.load(directory / STATS_FILE) if (directory / STATS_FILE).exists() else None
+        state_normalizer = (StateNormalizer.load(directory / STATE_STATS_FILE)
+                            if (directory / STATE_STATS_FILE).exists() else None)
         lora = config.lora
         config.lora = None
-        model = cls(config, backbone, processor, normalizer)
+        model = cls(config, backbone, processor, normalizer, state_normalizer)
         if lora is not None:
             model.apply_lora(lora)
         missing, unexpected = load_model(model, str(directory / WEIGHTS_FILE), strict=False)
@@ -239,6 +275,15 @@ class VLA(nn.Module):
         if torch_dtype is not None:
             model.backbone.to(torch_dtype)
         return model.to(device)
+
+
+def processor_image_size(processor) -> int:
+    """The square input size of a backbone's image processor (what the vision tower was built for)."""
+    size = getattr(getattr(processor, "image_processor", None), "size", None) or {}
+    for key in ("height", "shortest_edge"):
+        if key in size:
+            return int(size[key])
+    raise ValueError(f"cannot tell the input image size of processor {type(processor).__name__} (size={size})")
 
 
 def load_vla(directory: str | Path, device: str | torch.device = "cpu", torch_dtype=None) -> VLA:
