@@ -51,14 +51,17 @@ def _check_name(value, known: tuple[str, ...], what: str) -> str:
 
 
 def make_env(robot: str = "widowx", task: str = "carrot_on_plate", cameras=CAMERAS, image_size=(128, 128),
-             randomize_cameras: bool = False, camera_ranges=None, seed: int | None = None, **kwargs):
-    """A :class:`sim.env.SimEnv` (a ``gymnasium.Env``). ``image_size`` is (width, height) or ``"WxH"``."""
+             randomize_cameras: bool = False, camera_ranges=None, seed: int | None = None, noise=None, **kwargs):
+    """A :class:`sim.env.SimEnv` (a ``gymnasium.Env``). ``image_size`` is (width, height) or ``"WxH"``.
+
+    ``noise``: exogenous noise, a :class:`sim.noise.ExogenousNoise`, a mapping of its knobs or
+    ``"camera_motion=0.5,distractors=2"`` (default: none)."""
     _check_name(robot, ROBOTS, "robot")
     _check_name(task, TASKS, "task")
     from sim.env import SimEnv
 
     return SimEnv(robot=robot, task=task, cameras=cameras, image_size=image_size,
-                  randomize_cameras=randomize_cameras, camera_ranges=camera_ranges, seed=seed, **kwargs)
+                  randomize_cameras=randomize_cameras, camera_ranges=camera_ranges, seed=seed, noise=noise, **kwargs)
 
 
 def make_expert(env):

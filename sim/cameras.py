@@ -156,6 +156,8 @@ def nominal_poses() -> dict[str, CameraPose]:
 # Per-episode randomisation: uniform offsets in [-r, r] per axis. pos in metres
 # (base-frame axes), rot_deg in degrees about the camera's own x (tilt), y (pan)
 # and z (roll) axes.
+# Optional "pos_min" / "rot_min_deg" make the magnitude uniform in [min, max] (:func:`ood_ranges`).
+RANGE_KEYS = ("pos", "rot_deg", "pos_min", "rot_min_deg")
 DEFAULT_RANGES: dict[str, dict[str, tuple[float, float, float]]] = {
     "third_person": {"pos": (0.05, 0.05, 0.04), "rot_deg": (4.0, 4.0, 3.0)},
     "side": {"pos": (0.05, 0.05, 0.04), "rot_deg": (4.0, 4.0, 3.0)},
@@ -175,13 +177,29 @@ def resolve_ranges(camera_ranges: Mapping | None) -> dict[str, dict[str, tuple[f
         if not isinstance(spec, Mapping):
             raise ValueError(f"camera_ranges[{cam!r}] must be a mapping with keys 'pos' and/or 'rot_deg'")
         for key, value in spec.items():
-            if key not in ("pos", "rot_deg"):
-                raise ValueError(f"camera_ranges[{cam!r}]: unknown key {key!r} (use 'pos' and 'rot_deg')")
+            if key not in RANGE_KEYS:
+                raise ValueError(f"camera_ranges[{cam!r}]: unknown key {key!r} (use {', '.join(map(repr, RANGE_KEYS))})")
             arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (3,))
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 raise ValueError(f"camera_ranges[{cam!r}][{key!r}] must be 3 finite non-negative numbers, got {value!r}")
             ranges[cam][key] = tuple(float(v) for v in arr)
+        for low_key, high_key in (("pos_min", "pos"), ("rot_min_deg", "rot_deg")):
+            if low_key in ranges[cam] and np.any(np.asarray(ranges[cam][low_key]) > np.asarray(ranges[cam][high_key])):
+                raise ValueError(f"camera_ranges[{cam!r}]: {low_key!r} {ranges[cam][low_key]} exceeds "
+                                 f"{high_key!r} {ranges[cam][high_key]}")
     return ranges
+
+
+def ood_ranges(inner: float = 1.0, outer: float = 2.0) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Ranges for out-of-distribution camera poses: every offset's magnitude is between ``inner`` and
+    ``outer`` times :data:`DEFAULT_RANGES` (random sign), so no pose falls inside the default range."""
+    if not 0 <= inner < outer:
+        raise ValueError(f"ood_ranges needs 0 <= inner < outer, got {inner}, {outer}")
+    out = {}
+    for cam, r in DEFAULT_RANGES.items():
+        out[cam] = {"pos": tuple(outer * v for v in r["pos"]), "rot_deg": tuple(outer * v for v in r["rot_deg"]),
+                    "pos_min": tuple(inner * v for v in r["pos"]), "rot_min_deg": tuple(inner * v for v in r["rot_deg"])}
+    return out
 
 
 def _axis_angle_mat(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -195,8 +213,15 @@ def sample_pose(nominal: CameraPose, ranges: Mapping, rng: np.random.Generator) 
     """One random pose around ``nominal`` within ``ranges`` (see :data:`DEFAULT_RANGES`)."""
     pos_r = np.asarray(ranges.get("pos", (0, 0, 0)), dtype=np.float64)
     rot_r = np.radians(np.asarray(ranges.get("rot_deg", (0, 0, 0)), dtype=np.float64))
-    dpos = rng.uniform(-pos_r, pos_r)
-    drot = rng.uniform(-rot_r, rot_r)
+    if "pos_min" in ranges or "rot_min_deg" in ranges:
+        # |offset| uniform in [min, max] with a random sign: poses outside an inner (training) range
+        pos_lo = np.asarray(ranges.get("pos_min", (0, 0, 0)), dtype=np.float64)
+        rot_lo = np.radians(np.asarray(ranges.get("rot_min_deg", (0, 0, 0)), dtype=np.float64))
+        dpos = rng.uniform(pos_lo, pos_r) * rng.choice([-1.0, 1.0], 3)
+        drot = rng.uniform(rot_lo, rot_r) * rng.choice([-1.0, 1.0], 3)
+    else:
+        dpos = rng.uniform(-pos_r, pos_r)
+        drot = rng.uniform(-rot_r, rot_r)
     rot = _quat_to_mat(np.asarray(nominal.quat))
     # Perturb in the camera's own frame: tilt (x), pan (y), roll (z).
     for axis_index in range(3):

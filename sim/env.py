@@ -51,7 +51,9 @@ class SimEnv(gym.Env):
         camera_ranges: Mapping | None = None,
         seed: int | None = None,
         render_mode: str | None = None,
+        noise=None,
     ):
+        from sim.noise import ExogenousNoise
         from sim.robots import get_robot
 
         self.robot_spec = get_robot(robot)
@@ -66,8 +68,9 @@ class SimEnv(gym.Env):
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self._default_seed = seed
+        self.noise = ExogenousNoise.coerce(noise)  # exogenous noise (sim/noise.py); never changes the physics
 
-        self.model, self.data = compile_scene(self.robot_spec, self.task.objects)
+        self.model, self.data = compile_scene(self.robot_spec, self.task.objects, self.noise.distractors)
         self.control_hz = CONTROL_HZ
         self.substeps = int(round(1.0 / (CONTROL_HZ * self.model.opt.timestep)))
         self.max_episode_steps = self.task.max_episode_steps
@@ -78,6 +81,11 @@ class SimEnv(gym.Env):
         self._renderer = cams.MultiViewRenderer(self.model, self.cameras, self.image_width, self.image_height)
         self._nominal_poses = cams.nominal_poses()
         self._cam_ids = {c: self.model.camera(cams.model_camera_name(c)).id for c in cams.CAMERAS}
+        self._noise_process = None
+        if self.noise.active:
+            from sim.noise import NoiseProcess
+
+            self._noise_process = NoiseProcess(self.model, self.noise, self._cam_ids, CONTROL_HZ)
 
         h, w = self.image_height, self.image_width
         spaces = {
@@ -119,6 +127,8 @@ class SimEnv(gym.Env):
         self._step_count = 0
         self._last_metrics = self.evaluator.evaluate(self.data)
         self._ever = {"grasp": False, "consecutive_grasp": False}
+        if self._noise_process is not None:
+            self._noise_process.reset(self._episode_seed, self.max_episode_steps)
         obs = self._observation()
         info = {
             **self._last_metrics,
@@ -178,8 +188,12 @@ class SimEnv(gym.Env):
             "gripper": np.array([self.controller.gripper_state()], dtype=np.float64),
             "joint_pos": self.controller.joint_positions().astype(np.float64),
         }
+        if self._noise_process is not None:
+            self._noise_process.apply_scene(self.data, self._step_count)
         if self.cameras:
             obs["images"] = self._renderer.render(self.data)
+            if self._noise_process is not None:
+                obs["images"] = self._noise_process.apply_images(obs["images"], self._step_count)
         self._last_obs = obs
         return obs
 

@@ -187,12 +187,13 @@ def _attach_robot(spec, robot_spec) -> None:
     spec.attach(robot, prefix=ROBOT_PREFIX, frame=frame)
 
 
-def build_scene(robot_spec, objects: Sequence[tuple[str, str]] = ()):
+def build_scene(robot_spec, objects: Sequence[tuple[str, str]] = (), distractors: int = 0):
     """The scene's ``MjSpec``: table, lights, cameras, one free body per ``(name, kind)`` and the robot.
 
     ``robot_spec`` is a :class:`sim.robots.RobotSpec` (or ``None`` for an
     object-only scene, used by tests). Objects start at the table centre; the
-    task places them on reset.
+    task places them on reset. ``distractors`` adds that many kinematic,
+    non-colliding distractor bodies (``sim.noise.add_distractors``).
     """
     import mujoco
 
@@ -206,16 +207,20 @@ def build_scene(robot_spec, objects: Sequence[tuple[str, str]] = ()):
         body = spec.worldbody.add_body(name=name, pos=[0.3, 0.0, OBJECT_KINDS[kind].z_rest])
         body.add_freejoint(name=name)
         OBJECT_KINDS[kind].build(body)
+    if distractors:
+        from sim.noise import add_distractors
+
+        add_distractors(spec, distractors)
     if robot_spec is not None:
         _attach_robot(spec, robot_spec)
     return spec
 
 
-def compile_scene(robot_spec, objects: Sequence[tuple[str, str]] = ()):
+def compile_scene(robot_spec, objects: Sequence[tuple[str, str]] = (), distractors: int = 0):
     """(model, data) of :func:`build_scene`."""
     import mujoco
 
-    model = build_scene(robot_spec, objects).compile()
+    model = build_scene(robot_spec, objects, distractors).compile()
     return model, mujoco.MjData(model)
 
 

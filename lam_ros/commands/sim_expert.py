@@ -31,6 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", default="128x128", help="WIDTHxHEIGHT, 64x64..640x480 (default: 128x128)")
     parser.add_argument("--randomize-cameras", action="store_true",
                         help="randomise the external camera poses per episode (from the episode seed)")
+    from sim.noise import knob_help
+
+    parser.add_argument("--noise", default="none",
+                        help="exogenous noise, KNOB=VALUE,... e.g. camera_motion=1,distractors=4,lighting=1 (default none). "
+                             "Knobs: " + knob_help())
     parser.add_argument("--no-video", action="store_true", help="skip rendering and videos (fast success table)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
 
@@ -133,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_video and not cameras:
         raise ValueError("--cameras is empty (use --no-video to skip videos)")
     image_size = parse_image_size(args.image_size)
+    from sim.noise import ExogenousNoise
+
+    noise = ExogenousNoise.parse(args.noise)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
@@ -142,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     for robot in robots:
         for task in tasks:
             env = sim.make_env(robot=robot, task=task, cameras=cameras, image_size=image_size,
-                               randomize_cameras=args.randomize_cameras)
+                               randomize_cameras=args.randomize_cameras, noise=noise)
             episodes = []
             for seed in range(args.seed, args.seed + args.episodes):
                 writer = None
@@ -174,11 +182,13 @@ def run(args: argparse.Namespace) -> int:
             [f"--robot {args.robot}", f"--tasks {args.tasks}", f"--episodes {args.episodes}", f"--seed {args.seed}"]
             + ([f"--cameras {','.join(cameras)}", f"--image-size {args.image_size}"] if cameras else ["--no-video"])
             + (["--randomize-cameras"] if args.randomize_cameras else [])
+            + ([f"--noise {noise.describe()}"] if noise.active else [])
             + [f"--out {out}"]
         ),
         "cameras": list(cameras),
         "image_size": list(image_size),
         "randomize_cameras": bool(args.randomize_cameras),
+        "exogenous_noise": noise.to_dict(),
         "seconds": round(time.time() - started, 1),
     }
     (out / "success_table.json").write_text(json.dumps({"meta": meta, "results": table}, indent=2))
