@@ -1,9 +1,10 @@
-"""Follow-up of docs/lam_experiment.md: linear-probe NMSE of the experiment's checkpoints over 10 random splits.
+"""Linear-probe NMSE of LAM checkpoints over many random splits: how much the probe moves with the split alone.
 
-Shows how much the probe NMSE moves with the train/test split alone (the noise floor the
-single-view vs MVP comparison has to beat), per view and per action dimension.
+The noise floor a single-view vs MVP comparison has to beat, per view and per action dimension. Splits are
+by episode (``--by transition`` gives the old, optimistic per-transition split), the NMSE is normalised by
+the test split's variance and near-constant action dims are excluded, as in ``eval-lam``.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lam_probe_spread.py single mvp mvp_ac
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lam_probe_spread.py single mvp mvp_ac --root outputs/lam_experiment_issue4
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> int:
     parser.add_argument("models", nargs="+", help="model folders under --root (e.g. single mvp mvp_ac)")
     parser.add_argument("--root", default="outputs/lam_experiment", help="experiment output folder")
     parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--by", choices=["episode", "transition"], default="episode", help="how the probe splits")
     parser.add_argument("--out", default="outputs/probe_spread.json")
     args = parser.parse_args()
 
@@ -46,15 +48,18 @@ def main() -> int:
         model = load_lam(f"{args.root}/{name}/checkpoint").eval()
         gap = model.cfg.frame_gap
         pairs = [(e, t) for e, ep in enumerate(heldout) for t in range(len(ep) - gap)]
-        net = lam_metrics.net_actions(np.stack([heldout[e].actions[t:t + gap] for e, t in pairs]))
+        acts = np.stack([heldout[e].actions[t:t + gap] for e, t in pairs])
+        excluded = lam_metrics.near_constant_dims(lam_metrics.raw_net_actions(acts))
+        net = lam_metrics.net_actions(acts, exclude=excluded)
+        groups = np.array([e for e, _ in pairs]) if args.by == "episode" else None
         for view in VIEWS:
             first = np.stack([heldout[e].frames[view][t] for e, t in pairs])
             later = np.stack([heldout[e].frames[view][t + gap] for e, t in pairs])
             z, _ = encode_pairs(model, first, later)
-            runs = [lam_metrics.linear_probe_nmse(z, net, seed=s) for s in range(args.splits)]
+            runs = [lam_metrics.linear_probe_nmse(z, net, seed=s, groups=groups) for s in range(args.splits)]
             nmse = np.array([r["nmse"] for r in runs])
             per_dim = np.array([r["nmse_per_dim"] for r in runs])
-            results[f"{name}/{view}"] = {
+            results[f"{name}/{view}"] = {"excluded_dims": excluded, "split_by": args.by,
                 "nmse_mean": float(nmse.mean()), "nmse_sd": float(nmse.std()),
                 "per_dim_mean": per_dim.mean(0).round(2).tolist(), "per_dim_sd": per_dim.std(0).round(2).tolist(),
             }

@@ -115,3 +115,101 @@ def test_constant_action_dims_are_ignored():
     assert abs(M.barber_agakov_mi(x, y3, steps=200, hidden=16) - truth) < 0.4
     with pytest.raises(ValueError, match="constant"):
         M.ksg_mi(x, np.zeros((800, 2)))
+
+
+# -- issue 11: evaluation that can separate models ------------------------------------------------
+
+
+def _brute_force_ksg(x, y, k):
+    """Reference KSG (algorithm 1) with explicit Chebyshev distance matrices."""
+    from scipy.special import digamma
+
+    n = len(x)
+    dx = np.abs(x[:, None, :] - x[None, :, :]).max(-1)
+    dy = np.abs(y[:, None, :] - y[None, :, :]).max(-1)
+    np.fill_diagonal(dx, np.inf)
+    np.fill_diagonal(dy, np.inf)
+    eps = np.sort(np.maximum(dx, dy), axis=1)[:, k - 1]
+    nx, ny = (dx < eps[:, None]).sum(1), (dy < eps[:, None]).sum(1)
+    return (digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))) / math.log(2)
+
+
+def test_ksg_kdtree_equals_brute_force_and_is_fast():
+    import time
+
+    x, y, _ = correlated_gaussians(400, 2, 0.7, seed=3)
+    # ksg_mi z-scores and jitters its inputs; do the same to the reference
+    g = torch.Generator().manual_seed(0)
+    xs = M.standardize(M._t(x)) + 1e-8 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    ys = M.standardize(M._t(y)) + 1e-8 * torch.randn(y.shape, generator=g, dtype=torch.float64)
+    assert M.ksg_mi(x, y, k=4, seed=0) == pytest.approx(_brute_force_ksg(xs.numpy(), ys.numpy(), 4), abs=1e-9)
+    x, y, truth = correlated_gaussians(20000, 3, 0.6, seed=4)
+    start = time.perf_counter()
+    est = M.ksg_mi(x, y, k=4)
+    assert time.perf_counter() - start < 20  # brute force would hold 20000^2 distances; the KD-tree takes ~1-2 s
+    assert abs(est - truth) < 0.1, (est, truth)  # -0.5 log2(1 - rho^2) per pair, 3 pairs
+
+
+def test_episode_splits_never_share_an_episode():
+    groups = np.repeat(np.arange(23), 17)
+    for seed in range(5):
+        parts = M._split(len(groups), seed, groups=groups)
+        sets = [set(groups[p.numpy()]) for p in parts]
+        assert all(sets) and not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+        assert sum(len(p) for p in parts) == len(groups)
+        tr, te = M.group_split(groups, 0.3, seed)
+        assert not set(groups[tr.numpy()]) & set(groups[te.numpy()])
+        assert sorted(np.concatenate([tr.numpy(), te.numpy()])) == list(range(len(groups)))
+    with pytest.raises(ValueError, match="at least 3 groups"):
+        M._split(10, 0, groups=np.array([0] * 5 + [1] * 5))
+
+
+def test_probe_split_by_episode_does_not_reward_memorising_episodes():
+    # the latent identifies the episode, the target is a per-episode constant: a transition split
+    # lets the probe look the episode up, an episode split cannot
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 20)
+    z = np.eye(40)[groups] + 0.01 * rng.standard_normal((800, 40))
+    a = rng.standard_normal((40, 2))[groups] + 0.05 * rng.standard_normal((800, 2))
+    by_transition = M.linear_probe_nmse(z, a, pca_dim=None, seed=0)["nmse"]
+    by_episode = M.linear_probe_nmse(z, a, pca_dim=None, seed=0, groups=groups)["nmse"]
+    assert by_transition < 0.1 and by_episode > 0.9, (by_transition, by_episode)
+    leak = M.view_leakage_probe(z, groups % 2, seed=0, groups=groups)
+    assert leak["accuracy"] < 0.8 and abs(leak["shuffled_accuracy"] - 0.5) < 0.2
+
+
+def test_probe_nmse_is_normalised_by_the_test_split_variance():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(30), 20)
+    scale = np.where(groups < 15, 1.0, 5.0)[:, None]  # episodes differ a lot in spread
+    z = rng.standard_normal((600, 3))
+    a = scale * (z[:, :2] + 0.5 * rng.standard_normal((600, 2)))
+    rep = M.linear_probe_nmse(z, a, pca_dim=None, seed=2, groups=groups)
+    tr, te = M.group_split(groups, 0.3, 2)
+    x = np.hstack([z, np.ones((600, 1))])
+    w = np.linalg.lstsq(x[tr], a[tr], rcond=None)[0]
+    expected = (((x[te] @ w - a[te]) ** 2).mean(0) / a[te].var(0)).mean()
+    assert rep["nmse"] == pytest.approx(expected, rel=1e-6)
+    assert rep["shuffled_nmse"] > 0.9 and rep["test"] == len(te)
+
+
+def test_near_constant_dims_are_found_and_excluded():
+    rng = np.random.default_rng(0)
+    acts = rng.normal(0, 0.01, (300, 3, 7))
+    acts[:, :, 3] = rng.normal(0, 1e-4, (300, 3))  # roll: IK noise
+    acts[:, :, 4] = 0.0
+    acts[5, 1, 4] = 3e-3  # pitch: one rare spike
+    acts[:, :, 6] = rng.integers(0, 2, (300, 3))
+    raw = M.raw_net_actions(acts)
+    assert M.near_constant_dims(raw) == [3, 4]
+    net = M.net_actions(acts, exclude=[3, 4])
+    assert net.shape == (300, 5) and np.allclose(net.std(0), 1, atol=1e-3)
+    assert M.near_constant_dims(np.column_stack([rng.standard_normal(50), np.full(50, 2.0)])) == [1]
+
+
+def test_aggregate_mean_sd_and_t_interval():
+    agg = M.aggregate([1.0, 2.0, 3.0])
+    assert agg["mean"] == 2.0 and agg["sd"] == pytest.approx(1.0) and agg["n"] == 3
+    assert agg["ci95"] == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    one = M.aggregate([0.5])
+    assert one["n"] == 1 and one["sd"] == 0.0 and math.isnan(one["ci95"])

@@ -1,13 +1,14 @@
 """Action-centricity metrics for latent actions (FACTS section 7).
 
 All estimators take plain arrays (N, dz) latents and (N, da) actions and return bits.
-The k-NN search of KSG, PCA and the probes are written on torch (exact brute-force
-Chebyshev distances in row blocks, ``torch.linalg.svd`` / ``lstsq``): exact and
-vectorised, O(N^2) in time but bounded in memory, fine for the few thousand
-transitions an evaluation uses (for far larger N a KD-tree such as SciPy's
-``cKDTree`` would be the better tool); each function says what it computes.
+KSG's neighbour search uses SciPy's ``cKDTree`` with the Chebyshev norm (O(N log N));
+PCA and the probes are written on torch (``torch.linalg.svd`` / ``lstsq``).
+Every estimator that splits its samples (BA / MINE train-val-test, the linear probe,
+the view probe) accepts ``groups`` (e.g. the episode of each transition) and then
+splits by group, never putting transitions of one episode on both sides.
 Every MI estimator has a ``shuffled`` sanity value: the same estimator on a randomly
-permuted pairing, which must be about 0 bits.
+permuted pairing, which must be about 0 bits. :func:`aggregate` turns the values of
+several evaluation seeds into mean, standard deviation and a 95 % confidence interval.
 """
 
 from __future__ import annotations
@@ -52,10 +53,33 @@ def standardize(x: torch.Tensor, ref: torch.Tensor | None = None, eps: float = 1
     return (x - ref.mean(0)) / (ref.std(0) + eps)
 
 
-def _split(n: int, seed: int, fracs=(0.6, 0.2, 0.2)) -> list[torch.Tensor]:
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    cuts = np.cumsum([int(round(f * n)) for f in fracs[:-1]])
-    return list(torch.tensor_split(perm, cuts.tolist()))
+def _split(n: int, seed: int, fracs=(0.6, 0.2, 0.2), groups=None) -> list[torch.Tensor]:
+    """Random index sets with the given fractions; with ``groups`` (one id per sample) whole groups
+    are assigned (by group count), so no group has samples in two parts."""
+    gen = torch.Generator().manual_seed(seed)
+    if groups is None:
+        perm = torch.randperm(n, generator=gen)
+        cuts = np.cumsum([int(round(f * n)) for f in fracs[:-1]])
+        return list(torch.tensor_split(perm, cuts.tolist()))
+    groups = np.asarray(groups)
+    if len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} entries for {n} samples")
+    unique = np.unique(groups)
+    if len(unique) < len(fracs):
+        raise ValueError(f"need at least {len(fracs)} groups (episodes) to split by group, got {len(unique)}")
+    order = unique[torch.randperm(len(unique), generator=gen).numpy()]
+    counts = [max(1, int(round(f * len(unique)))) for f in fracs[:-1]]
+    while sum(counts) > len(unique) - 1:  # every part keeps at least one group
+        counts[int(np.argmax(counts))] -= 1
+    cuts = np.cumsum(counts)
+    parts = np.split(order, cuts)
+    return [torch.as_tensor(np.flatnonzero(np.isin(groups, part))) for part in parts]
+
+
+def group_split(groups, test_frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) sample indices with whole groups (episodes) on one side only."""
+    tr, te = _split(len(groups), seed, (1.0 - test_frac, test_frac), groups)
+    return tr, te
 
 
 def _shuffled(a: torch.Tensor, seed: int) -> torch.Tensor:
@@ -63,30 +87,28 @@ def _shuffled(a: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 # -- KSG ---------------------------------------------------------------------------------
-def ksg_mi(x, y, k: int = 4, jitter: float = 1e-8, seed: int = 0, block: int = 1024) -> float:
+def ksg_mi(x, y, k: int = 4, jitter: float = 1e-8, seed: int = 0) -> float:
     """Kraskov-Stoegbauer-Grassberger estimator (algorithm 1, Chebyshev norm) in bits.
 
     Inputs are z-scored and given a tiny jitter so that exactly repeated points
-    (quantised latents) do not produce zero-distance ties.
+    (quantised latents) do not produce zero-distance ties. eps_i is the distance to the
+    k-th neighbour in the joint space; n_x(i), n_y(i) count the points strictly closer than
+    eps_i in each marginal (KD-trees, O(N log N)).
     """
+    from scipy.spatial import cKDTree
+    from scipy.special import digamma
+
     x, y = _t(x), drop_constant(_t(y))
     _check_pair(x, y, min_n=k + 2)
     g = torch.Generator().manual_seed(seed)
-    x = standardize(x) + jitter * torch.randn(x.shape, generator=g, dtype=x.dtype)
-    y = standardize(y) + jitter * torch.randn(y.shape, generator=g, dtype=y.dtype)
+    x = (standardize(x) + jitter * torch.randn(x.shape, generator=g, dtype=x.dtype)).numpy()
+    y = (standardize(y) + jitter * torch.randn(y.shape, generator=g, dtype=y.dtype)).numpy()
     n = x.shape[0]
-    acc = torch.zeros((), dtype=torch.float64)
-    for start in range(0, n, block):
-        rows = torch.arange(start, min(start + block, n))
-        dx = torch.cdist(x[rows], x, p=float("inf"))
-        dy = torch.cdist(y[rows], y, p=float("inf"))
-        dx[torch.arange(len(rows)), rows] = float("inf")
-        dy[torch.arange(len(rows)), rows] = float("inf")
-        eps = torch.maximum(dx, dy).kthvalue(k, dim=1).values[:, None]
-        nx = (dx < eps).sum(1).double()
-        ny = (dy < eps).sum(1).double()
-        acc = acc + (torch.special.digamma(nx + 1) + torch.special.digamma(ny + 1)).sum()
-    mi = torch.special.digamma(torch.tensor(float(k))) + torch.special.digamma(torch.tensor(float(n))) - acc / n
+    dist, _ = cKDTree(np.hstack([x, y])).query(np.hstack([x, y]), k=k + 1, p=np.inf)
+    radius = np.nextafter(dist[:, -1], 0)  # strictly closer than eps
+    nx = cKDTree(x).query_ball_point(x, radius, p=np.inf, return_length=True) - 1
+    ny = cKDTree(y).query_ball_point(y, radius, p=np.inf, return_length=True) - 1
+    mi = digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
     return float(mi) / LN2
 
 
@@ -135,23 +157,23 @@ def _fit(loss_fn, params, steps: int, lr: float, val_fn, eval_every: int = 25):
             p.copy_(s)
 
 
-def _prepare_pair(z, a, seed: int):
-    """Seeded float32 tensors, train/val/test split, both sides z-scored on the training part."""
+def _prepare_pair(z, a, seed: int, groups=None):
+    """Seeded float32 tensors, train/val/test split (by group if given), both sides z-scored on the training part."""
     torch.manual_seed(seed)
     z, a = _t(z, torch.float32), drop_constant(_t(a, torch.float32))
     _check_pair(z, a)
-    tr, va, te = _split(len(z), seed)
+    tr, va, te = _split(len(z), seed, groups=groups)
     return standardize(z, z[tr]), standardize(a, a[tr]), (tr, va, te)
 
 
 def barber_agakov_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float = 3e-3,
-                     seed: int = 0) -> float:
+                     seed: int = 0, groups=None) -> float:
     """I(Z;A) >= H(A) - E[-log q(a|z)], q = N(mlp(z), sigma^2 I) with one learned sigma; bits.
 
     H(A) is the test cross-entropy of a diagonal Gaussian fitted to the training actions,
     so an uninformative z gives about 0 (not a spurious positive value).
     """
-    z, a, (tr, va, te) = _prepare_pair(z, a, seed)
+    z, a, (tr, va, te) = _prepare_pair(z, a, seed, groups)
     mean_net = _mlp(z.shape[1], a.shape[1], hidden, depth)
     log_sigma = nn.Parameter(torch.zeros(()))
     params = list(mean_net.parameters()) + [log_sigma]
@@ -171,9 +193,9 @@ def barber_agakov_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, 
 
 
 def mine_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float = 3e-3, seed: int = 0,
-            n_shuffles: int = 8) -> float:
+            n_shuffles: int = 8, groups=None) -> float:
     """MINE: Donsker-Varadhan bound E_p[T] - log E_{p(z)p(a)}[e^T], marginals by shuffling; bits."""
-    z, a, (tr, va, te) = _prepare_pair(z, a, seed)
+    z, a, (tr, va, te) = _prepare_pair(z, a, seed, groups)
     critic = _mlp(z.shape[1] + a.shape[1], 1, hidden, depth)
     params = list(critic.parameters())
 
@@ -188,13 +210,12 @@ def mine_mi(z, a, hidden: int = 128, depth: int = 2, steps: int = 500, lr: float
         return float(dv(te, n_shuffles)) / LN2
 
 
-def variational_report(z, a, seed: int = 0, steps: int = 500) -> dict[str, dict[str, float]]:
+def variational_report(z, a, seed: int = 0, steps: int = 500, groups=None) -> dict[str, dict[str, float]]:
     a_shuf = _shuffled(_t(a), seed)
+    kw = dict(steps=steps, seed=seed, groups=groups)
     return {
-        "barber_agakov": {"mi_bits": barber_agakov_mi(z, a, steps=steps, seed=seed),
-                          "shuffled_bits": barber_agakov_mi(z, a_shuf, steps=steps, seed=seed)},
-        "mine": {"mi_bits": mine_mi(z, a, steps=steps, seed=seed),
-                 "shuffled_bits": mine_mi(z, a_shuf, steps=steps, seed=seed)},
+        "barber_agakov": {"mi_bits": barber_agakov_mi(z, a, **kw), "shuffled_bits": barber_agakov_mi(z, a_shuf, **kw)},
+        "mine": {"mi_bits": mine_mi(z, a, **kw), "shuffled_bits": mine_mi(z, a_shuf, **kw)},
     }
 
 
@@ -207,20 +228,25 @@ def pca_fit(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, vh[: max(1, min(dim, rank))]  # numerically null directions would give huge probe weights
 
 
-def linear_probe_nmse(z, a, pca_dim: int | None = 16, test_frac: float = 0.3, seed: int = 0) -> dict:
-    """NMSE of a linear map (PCA-reduced z -> a) on held-out samples: MSE / Var(target), per dim then mean.
+def linear_probe_nmse(z, a, pca_dim: int | None = 16, test_frac: float = 0.3, seed: int = 0, groups=None) -> dict:
+    """NMSE of a linear map (PCA-reduced z -> a) on held-out samples: MSE / Var(test targets), per dim then mean.
 
-    Constant target dims are dropped; the variance is the whole set's, so a tiny test split with
-    nearly constant values cannot blow the ratio up.
-
-    The linear layer is fitted by least squares (the exact optimum of the MSE a
-    gradient-trained linear probe approaches), so the result has no optimiser noise.
+    With ``groups`` (the episode of each sample) whole episodes go to the train or the test side
+    (never transitions of one episode on both). The variance is the test split's own, so a
+    probe that predicts the test mean scores 1 and the ratio is the fraction of the test
+    variance left unexplained. Constant target dims are dropped (near-constant ones should be
+    removed before, see :func:`near_constant_dims`). The linear layer is fitted by least
+    squares (the exact optimum a gradient-trained probe approaches): no optimiser noise.
+    ``shuffled_nmse`` is the same probe on a shuffled pairing (about 1 or above).
     """
     z, a = _t(z), drop_constant(_t(a))
     _check_pair(z, a)
-    perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))
-    n_te = max(2, int(round(test_frac * len(z))))
-    te, tr = perm[:n_te], perm[n_te:]
+    if groups is None:
+        perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))
+        n_te = max(2, int(round(test_frac * len(z))))
+        te, tr = perm[:n_te], perm[n_te:]
+    else:
+        tr, te = group_split(groups, test_frac, seed)
 
     def fit_eval(targets: torch.Tensor) -> torch.Tensor:
         mean, comps = pca_fit(z[tr], pca_dim if pca_dim is not None else z.shape[1])
@@ -228,24 +254,51 @@ def linear_probe_nmse(z, a, pca_dim: int | None = 16, test_frac: float = 0.3, se
         x = torch.cat([feats, torch.ones(len(feats), 1, dtype=feats.dtype)], 1)
         w = torch.linalg.lstsq(x[tr], targets[tr]).solution
         err = (x[te] @ w - targets[te]).pow(2).mean(0)
-        return err / targets.var(0, unbiased=False)  # whole-set variance: stable for small test splits
+        return err / targets[te].var(0, unbiased=False).clamp_min(1e-12)
 
     per_dim = fit_eval(a)
     shuffled = fit_eval(_shuffled(a, seed))
     return {"nmse": float(per_dim.mean()), "nmse_per_dim": [float(x) for x in per_dim],
-            "shuffled_nmse": float(shuffled.mean()), "pca_dim": pca_dim}
+            "shuffled_nmse": float(shuffled.mean()), "pca_dim": pca_dim, "train": int(len(tr)), "test": int(len(te))}
 
 
-def net_actions(actions, eps: float = 1e-6) -> np.ndarray:
-    """(N, H, 7) per-step actions over the frame gap -> (N, 7) net actions, z-scored.
+# Net-action std below which a Bridge dim counts as near-constant: 0.5 mm, 0.11 deg, gripper 1e-3.
+BRIDGE_DIMS = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
+NEAR_CONSTANT_STD = (5e-4, 5e-4, 5e-4, 2e-3, 2e-3, 2e-3, 1e-3)
 
-    Sum of the first 6 (delta pose) dims over the horizon, the last step's gripper value,
-    then re-normalised with the net actions' own statistics (MVP-LAM appendix B).
-    """
+
+def raw_net_actions(actions) -> np.ndarray:
+    """(N, H, dim) per-step actions over the frame gap -> (N, dim): sum of the delta dims, last gripper."""
     a = np.asarray(actions, dtype=np.float64)
     if a.ndim != 3 or a.shape[2] < 2:
         raise ValueError(f"actions must be (N, H, dim>=2), got shape {a.shape}")
-    net = np.concatenate([a[:, :, :-1].sum(1), a[:, -1, -1:]], axis=1)
+    return np.concatenate([a[:, :, :-1].sum(1), a[:, -1, -1:]], axis=1)
+
+
+def near_constant_dims(net, tol=None) -> list[int]:
+    """Indices of net-action dims whose std (in their own units) is below ``tol`` (default:
+    :data:`NEAR_CONSTANT_STD` for 7-D Bridge actions, 1e-6 otherwise).
+
+    The scripted expert's roll and pitch deltas are IK noise (std about 1e-4 rad with rare
+    spikes): z-scoring would blow them up to unit variance and every probe would be scored on noise.
+    """
+    net = np.asarray(net, dtype=np.float64)
+    if tol is None:
+        tol = NEAR_CONSTANT_STD if net.shape[1] == len(NEAR_CONSTANT_STD) else 1e-6
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), (net.shape[1],))
+    return [int(i) for i in np.flatnonzero(net.std(0) < tol)]
+
+
+def net_actions(actions, eps: float = 1e-6, exclude=()) -> np.ndarray:
+    """(N, H, 7) per-step actions over the frame gap -> (N, 7 - len(exclude)) net actions, z-scored.
+
+    Sum of the first 6 (delta pose) dims over the horizon, the last step's gripper value,
+    minus the ``exclude``d dims, then re-normalised with the net actions' own statistics
+    (MVP-LAM appendix B).
+    """
+    net = raw_net_actions(actions)
+    keep = [i for i in range(net.shape[1]) if i not in set(exclude)]
+    net = net[:, keep]
     return (net - net.mean(0)) / (net.std(0) + eps)
 
 
@@ -276,29 +329,53 @@ def ac_structure(z_ij, z_jk, z_ik, z_ii=None, z_ji=None, state_delta=None) -> di
     return out
 
 
-def view_leakage_probe(z, labels, test_frac: float = 0.3, steps: int = 300, seed: int = 0) -> dict[str, float]:
+def view_leakage_probe(z, labels, test_frac: float = 0.3, steps: int = 300, seed: int = 0, groups=None) -> dict[str, float]:
     """Held-out accuracy of a logistic-regression probe predicting the camera from the latent.
 
     ``chance`` is the majority-class rate of the test split; a view-invariant latent scores about chance.
+    ``groups`` (the episode of each sample) splits by episode. ``shuffled_accuracy`` is the same
+    probe trained on shuffled labels (the control: about chance).
     """
     torch.manual_seed(seed)
     z = standardize(_t(z, torch.float32))
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     _check_pair(z, y[:, None])
     n_cls = int(y.max()) + 1
-    perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))
-    n_te = max(2, int(round(test_frac * len(z))))
-    te, tr = perm[:n_te], perm[n_te:]
-    probe = nn.Linear(z.shape[1], n_cls)
-    opt = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-4)
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(probe(z[tr]), y[tr]).backward()
-        opt.step()
-    with torch.no_grad():
-        acc = float((probe(z[te]).argmax(1) == y[te]).float().mean())
+    if groups is None:
+        perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))
+        n_te = max(2, int(round(test_frac * len(z))))
+        te, tr = perm[:n_te], perm[n_te:]
+    else:
+        tr, te = group_split(groups, test_frac, seed)
+
+    def fit(targets: torch.Tensor) -> float:
+        probe = nn.Linear(z.shape[1], n_cls)
+        opt = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-4)
+        for _ in range(steps):
+            opt.zero_grad()
+            F.cross_entropy(probe(z[tr]), targets[tr]).backward()
+            opt.step()
+        with torch.no_grad():
+            return float((probe(z[te]).argmax(1) == targets[te]).float().mean())
+
+    acc = fit(y)
+    shuffled = fit(y[torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + 7919))])
     chance = float(torch.bincount(y[te], minlength=n_cls).max()) / len(te)
-    return {"accuracy": acc, "chance": chance, "num_views": n_cls}
+    return {"accuracy": acc, "shuffled_accuracy": shuffled, "chance": chance, "num_views": n_cls}
+
+
+def aggregate(values) -> dict:
+    """Mean, sample sd, 95 % confidence half-width of the mean (Student t), n and the values."""
+    from scipy import stats
+
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return {"mean": float("nan"), "sd": float("nan"), "ci95": float("nan"), "n": 0, "values": []}
+    sd = float(v.std(ddof=1)) if n > 1 else 0.0
+    half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
+    return {"mean": float(v.mean()), "sd": sd, "ci95": half, "n": n, "values": v.tolist()}
 
 
 def _entropy_bits(counts: np.ndarray) -> float:
