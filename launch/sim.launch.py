@@ -25,6 +25,7 @@ ARGS = {
     "dry_run": ("false", "simulated arm: moves by default"),
     "instruction": ("", "task instruction; empty = the simulator publishes the task's own"),
     "seed": ("0", "first episode seed (-1 = random)"),
+    "max_steps": ("0", "control steps per episode; 0 = the task's own limit"),
     "with_latent_actions": ("false", "also start latent_action_node"),
     "lam_checkpoint": ("", "latent action model checkpoint (with_latent_actions:=true)"),
 }
@@ -41,7 +42,7 @@ def generate_launch_description():
         parameters=[{
             "robot": _s("robot"), "task": _s("task"), "cameras": _s("cameras"), "image_size": _s("image_size"),
             "control_hz": LaunchConfiguration("control_hz"), "camera_hz": LaunchConfiguration("camera_hz"),
-            "seed": LaunchConfiguration("seed"),
+            "seed": LaunchConfiguration("seed"), "max_steps": LaunchConfiguration("max_steps"),
         }],
     )
     policy = Node(

@@ -127,13 +127,20 @@ def run_node(make_node, args=None) -> int:
     rclpy.init(args=args)
     node = None
     try:
-        node = make_node()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, ImportError, FileNotFoundError) as exc:
-        print(f"[lam_ros] cannot start: {exc}", file=sys.stderr)
-        return 2
+        try:
+            node = make_node()
+        except (ValueError, ImportError, FileNotFoundError) as exc:
+            print(f"[lam_ros] cannot start: {exc}", file=sys.stderr)
+            return 2
+        try:
+            rclpy.spin(node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        except Exception:
+            # A callback that was running when SIGINT/SIGTERM shut the context down fails to
+            # publish ("publisher's context is invalid"): that is the shutdown, not an error.
+            if rclpy.ok():
+                raise
     finally:
         if node is not None:
             try:

@@ -39,19 +39,22 @@ class LatentActionNode(Node):
         P = lambda n, d, desc: declare(self, n, d, desc)  # noqa: E731
         checkpoint = P("checkpoint", "", "latent action model checkpoint directory (lam-ros train-lam output)")
         device = P("device", "cpu", "torch device: cpu | cuda | cuda:N")
-        cameras = csv_list(P("cameras", "third_person,side", "comma-separated camera names (the model's views)"))
+        cameras = csv_list(P("cameras", "third_person,side",
+                             "comma-separated camera names; empty = the views the model was trained on"))
         cam_params = declare_camera_params(self)
         gap = P("frame_gap_s", 0.6, "time between the two frames of a latent action (s); ~0.6 s for robot data")
         slop = P("slop", 0.02, "approximate-time sync: max stamp difference inside one camera set (s)")
         queue = P("queue_size", 10, "approximate-time sync: per-camera queue length")
         tol = P("tolerance_s", 0.15, "how far from frame_gap_s the earlier set may be (s)")
-        if not cameras:
-            raise ValueError("parameter cameras must name at least one camera")
         if model is None:
             if not checkpoint:
                 raise ValueError("parameter checkpoint is required (a latent action model directory)")
             self.get_logger().info(f"loading latent action model {checkpoint} on {device} ...")
             model = load_latent_model(checkpoint, device)
+        if not cameras:  # policy.launch.py passes its cameras:="" (= the checkpoint's) here too
+            cameras = list(getattr(getattr(model, "config", None), "views", None) or [])
+        if not cameras:
+            raise ValueError("parameter cameras must name at least one camera (the model names no views)")
         self.stream = LatentActionStream(model, cameras, gap, slop, queue, tol, decode=msg_to_rgb)
         self.camera_topics = subscribe_cameras(self, cameras, cam_params, self._on_image)
         self.pub_codes = self.create_publisher(Int64MultiArray, "latent_actions/codes", 10)

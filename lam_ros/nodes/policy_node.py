@@ -148,6 +148,9 @@ class PolicyNode(Node):
         self.pub_cmd = self.create_publisher(PoseStamped, "ee_command", 10)
         self.pub_grip = self.create_publisher(Float32, "gripper_command", 10)
         self.pub_dry = self.create_publisher(PoseStamped, "~/dry_run_command", 10)
+        # seconds from the oldest camera frame a computed command used to its publication (benchmarks)
+        self.pub_latency = self.create_publisher(Float32, "~/camera_to_command", 10)
+        self.frames_received: dict[str, int] = {}
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.timer = self.create_timer(1.0 / control_hz, self._on_timer)
@@ -160,6 +163,7 @@ class PolicyNode(Node):
 
     # -- callbacks ---------------------------------------------------------------
     def _on_image(self, camera, msg):
+        self.frames_received[camera] = self.frames_received.get(camera, 0) + 1
         self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), msg)
 
     def _on_pose(self, msg):
@@ -217,6 +221,8 @@ class PolicyNode(Node):
         t = now_s(self)
         if cmd is not None:
             self.pub_dry.publish(fill_pose_stamped(PoseStamped(), cmd.pose6, t, self.frame_id))
+            if result.image_stamps:
+                self.pub_latency.publish(Float32(data=float(t - min(result.image_stamps.values()))))
         if result.sent:
             self.pub_cmd.publish(fill_pose_stamped(PoseStamped(), cmd.pose6, t, self.frame_id))
             self.pub_grip.publish(Float32(data=float(cmd.gripper)))
@@ -231,7 +237,8 @@ class PolicyNode(Node):
         status.hardware_id = "lam_ros"
         status.level = DiagnosticStatus.OK if result.sent else DiagnosticStatus.WARN
         status.message = "sending" if result.sent else result.decision.reason
-        values = {**{k: str(v) for k, v in self.safety.counts.items()}, "inference_ms": f"{result.inference_s * 1e3:.1f}"}
+        values = {**{k: str(v) for k, v in self.safety.counts.items()}, "inference_ms": f"{result.inference_s * 1e3:.1f}",
+                  **{f"frames_received.{c}": str(n) for c, n in self.frames_received.items()}}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         arr = DiagnosticArray()
         fill_header(arr.header, t)

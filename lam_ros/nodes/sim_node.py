@@ -8,8 +8,8 @@ period); the scene does not move between control steps, so each camera frame
 is the newest render, stamped when it is published. It publishes:
 
   <camera>/image_raw (sensor_msgs/Image rgb8, sensor-data QoS, frame_id = camera)
-  joint_states (sensor_msgs/JointState: the 6 arm joints + "gripper" opening 1..0)
-  ee_pose (geometry_msgs/PoseStamped, base frame)
+  joint_states (sensor_msgs/JointState: the 6 arm joints + "gripper" opening 1..0), at camera_hz
+  ee_pose (geometry_msgs/PoseStamped, base frame), at camera_hz
   instruction (std_msgs/String: the task's instruction, if publish_instruction)
   ~/episode_outcome (std_msgs/String, JSON {"episode", "success", "steps", "reason"}, transient local)
 
@@ -51,6 +51,7 @@ class SimNode(Node):
         camera_hz = P("camera_hz", 30.0, "camera publishing rate (Hz), independent of control_hz")
         qos = P("camera_qos", "sensor_data", "QoS of the image publishers: sensor_data | reliable")
         seed = P("seed", 0, "episode seed (-1 = random)")
+        self.max_steps = P("max_steps", 0, "control steps per episode; 0 = the task's own limit")
         self.frame_id = P("frame_id", "base_link", "frame of ee_pose")
         self.command_timeout_s = P("command_timeout_s", 1.0, "ignore commands older than this (s)")
         self.publish_instruction = P("publish_instruction", True, "publish the task instruction on 'instruction'")
@@ -129,6 +130,8 @@ class SimNode(Node):
         self.obs, _, terminated, truncated, info = self.env.step_absolute(pose6, self._gripper)
         self.steps += 1
         self._publish(self.obs)
+        if self.max_steps > 0 and self.steps >= self.max_steps:
+            truncated = True
         if terminated or truncated:
             outcome = {"episode": self.episodes, "success": bool(info.get("success", False)), "steps": self.steps,
                        "reason": "terminated" if terminated else "step limit"}
@@ -137,18 +140,23 @@ class SimNode(Node):
             self._reset_episode()
 
     def _publish_images(self):
+        """Camera frames and the robot state at the camera rate (real drivers publish joint states at
+        tens of Hz: a state published at the control period would always look one period old)."""
         t = now_s(self)
         for cam, pub in self.pub_img.items():
             pub.publish(fill_image(Image(), self.obs["images"][cam], t, cam))
+        self._publish_state(self.obs, t)
 
     def _publish(self, obs):
-        t = now_s(self)
+        self._publish_state(obs, now_s(self))
+        if self.publish_instruction and getattr(self.env, "instruction", None):
+            self.pub_instr.publish(String(data=str(self.env.instruction)))
+
+    def _publish_state(self, obs, t):
         names = JOINT_NAMES[self.robot] + ["gripper"]
         positions = np.concatenate([np.asarray(obs["joint_pos"], dtype=np.float64), np.asarray(obs["gripper"]).reshape(1)])
         self.pub_js.publish(fill_joint_state(JointState(), names, positions, t))
         self.pub_pose.publish(fill_pose_stamped(PoseStamped(), obs["ee_pose"], t, self.frame_id))
-        if self.publish_instruction and getattr(self.env, "instruction", None):
-            self.pub_instr.publish(String(data=str(self.env.instruction)))
 
 
 def main(args=None) -> int:

@@ -1,0 +1,165 @@
+"""Camera-to-command latency over real DDS, separate processes.
+
+This process publishes N cameras (default 3 x 640x480 at 30 Hz, raw ``sensor_msgs/Image`` or
+JPEG ``CompressedImage``, BEST_EFFORT like camera drivers) plus the robot state; ``policy_node``
+runs as its own process (console script, real rclpy + Fast DDS) with a tiny random VLA and
+publishes ``~/camera_to_command`` (seconds from the oldest frame a command used to its
+publication) and, in /diagnostics, how many frames of each camera it received.
+
+    MUJOCO_GL=egl HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_ros_latency.py \\
+        --transport raw --seconds 20 --out outputs/bench_ros_raw.json
+
+Reports p50 / p99 latency, the sustained command rate and the camera frames lost (published
+here, never received by policy_node). ``--dds`` picks Fast DDS's transports
+(``FASTDDS_BUILTIN_TRANSPORTS``: UDPv4, SHM, DEFAULT, LARGE_DATA) for both processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--transport", choices=("raw", "compressed"), default="raw")
+    ap.add_argument("--cameras", type=int, default=3)
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--camera-hz", type=float, default=30.0)
+    ap.add_argument("--control-hz", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured duration (after warm-up)")
+    ap.add_argument("--dds", default=os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4"),
+                    help="FASTDDS_BUILTIN_TRANSPORTS for both processes")
+    ap.add_argument("--checkpoint", default="", help="VLA checkpoint (default: a tiny random one, built here)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args(argv)
+    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.dds
+
+    import cv2
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage, Image, JointState
+    from std_msgs.msg import Float32
+
+    from _ros_graph import NodeProc, Probe, fresh_domain, launch_node_params, wait_for
+    from lam_ros.ros_conversions import fill_header, fill_image, fill_joint_state, fill_pose_stamped
+
+    work = Path(tempfile.mkdtemp(prefix="bench_ros_"))
+    cams = ["third_person", "wrist", "side"][: args.cameras] + [f"cam{i}" for i in range(3, args.cameras)]
+    checkpoint = args.checkpoint
+    if not checkpoint:
+        import torch
+
+        from _vla_helpers import fake_actions
+        from models.vla import VLA, ActionNormalizer, VLAConfig
+
+        torch.manual_seed(0)
+        model = VLA.create(VLAConfig(cameras=cams, robot="widowx", chunk_size=5, stage="action"))
+        model.normalizer = ActionNormalizer.fit(fake_actions())
+        checkpoint = str(model.save(work / "vla"))
+    domain = fresh_domain()
+    params = launch_node_params(
+        "policy.launch.py", "policy_node", checkpoint=checkpoint, device=args.device, cameras=",".join(cams),
+        image_transport=args.transport, control_hz=str(args.control_hz), instruction="put the carrot on the plate",
+        dry_run="true", publish_driver="false", ee_pose_topic="ee_pose", joint_states_topic="joint_states",
+        ee_pose_type="PoseStamped")
+    node = NodeProc("policy_node", params, domain, work, extra_env={"FASTDDS_BUILTIN_TRANSPORTS": args.dds})
+    probe = Probe(domain, "bench_cameras")
+    msg_type = CompressedImage if args.transport == "compressed" else Image
+    topic = "/image_raw/compressed" if args.transport == "compressed" else "/image_raw"
+    pubs = {c: probe.node.create_publisher(msg_type, c + topic, qos_profile_sensor_data) for c in cams}
+    pose_pub = probe.node.create_publisher(PoseStamped, "ee_pose", 10)
+    js_pub = probe.node.create_publisher(JointState, "joint_states", 10)
+    lat, diag = probe.collect(Float32, "/policy_node/camera_to_command"), probe.collect(DiagnosticArray, "/diagnostics")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8) for _ in range(4)]
+    jpegs = [cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for f in frames]
+    published = {c: 0 for c in cams}
+    k = [0]
+
+    def publish_all():
+        t = probe.now()
+        i = k[0] % len(frames)
+        for c, pub in pubs.items():
+            if args.transport == "compressed":
+                m = CompressedImage()
+                fill_header(m.header, t, c)
+                m.format = "rgb8; jpeg compressed bgr8"
+                m.data = jpegs[i]
+            else:
+                m = fill_image(Image(), frames[i], t, c)
+            pub.publish(m)
+            published[c] += 1
+        pose_pub.publish(fill_pose_stamped(PoseStamped(), [0.3, 0.0, 0.2, 0.0, 1.2, 0.0], t))
+        js_pub.publish(fill_joint_state(JointState(), ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle",
+                                                       "wrist_rotate", "gripper"], np.zeros(7), t))
+        k[0] += 1
+
+    def run(seconds):
+        period = 1.0 / args.camera_hz
+        nxt = time.monotonic()
+        end = nxt + seconds
+        while time.monotonic() < end:
+            publish_all()
+            nxt += period
+            probe.spin(max(0.0, nxt - time.monotonic()))
+
+    def received():
+        for _, m in reversed(diag):
+            for st in m.status:
+                vals = {kv.key: kv.value for kv in st.values}
+                if any(key.startswith("frames_received.") for key in vals):
+                    return {c: int(vals.get(f"frames_received.{c}", 0)) for c in cams}
+        return None
+
+    try:
+        wait_for(lambda: (run(0.2), lat)[1], 300, None, "policy_node's first command", [node])
+        run(2.0)  # warm-up
+        probe.spin(2.5)  # quiet: the next diagnostics count every frame received so far
+        lat0, pub0, rec0 = len(lat), dict(published), received()
+        t0 = time.monotonic()
+        run(args.seconds)
+        elapsed = time.monotonic() - t0
+        probe.spin(2.5)  # let the last diagnostics arrive
+        rec1 = received()
+    finally:
+        node.stop()
+        probe.close()
+    window = np.array([m.data for _, m in lat[lat0:]], dtype=np.float64)
+    pub_n = {c: published[c] - pub0[c] for c in cams}
+    # frames of the window (quiet before and after it, so the once-a-second counts are complete)
+    lost = {c: pub_n[c] - (rec1[c] - rec0[c]) for c in cams} if rec0 and rec1 else None
+    result = {
+        "transport": args.transport, "dds": args.dds, "cameras": len(cams), "size": f"{args.width}x{args.height}",
+        "camera_hz": args.camera_hz, "control_hz": args.control_hz, "seconds": round(elapsed, 2),
+        "commands": int(window.size), "sustained_command_hz": round(window.size / elapsed, 2),
+        "latency_p50_ms": round(float(np.percentile(window, 50) * 1e3), 1) if window.size else None,
+        "latency_p99_ms": round(float(np.percentile(window, 99) * 1e3), 1) if window.size else None,
+        "latency_max_ms": round(float(window.max() * 1e3), 1) if window.size else None,
+        "camera_published_hz": round(sum(pub_n.values()) / len(cams) / elapsed, 2),
+        "frames_published": sum(pub_n.values()), "frames_lost": None if lost is None else sum(lost.values()),
+        "lost_per_camera": lost,
+    }
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
