@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval-lam": ("eval_lam", "action-centricity evaluation of a latent action model (MI, probe, AC, view leakage)"),
     "pretrain-vla": ("pretrain_vla", "VLA stage 1: train the backbone to predict LAM latent-action codes (no robot actions)"),
     "finetune-vla": ("finetune_vla", "VLA stage 2: LoRA + action-chunk decoder on action-labelled episodes"),
+    "train-lerobot": ("train_lerobot", "train LeRobot's own ACT / Diffusion Policy on lam_ros LeRobot datasets (random-init backbones)"),
     "eval-sim": ("eval_sim", "closed-loop success/grasp table of VLA checkpoints and the scripted expert in the simulator"),
     "run": ("run", "run the policy pipeline in one process against the simulator (no ROS): cameras -> policy -> safety -> sim"),
     "sim-envs": ("sim_envs", "list the registered simulator environments (robot x task)"),
