@@ -108,3 +108,14 @@ def test_make_adapter():
     assert make_adapter("piper", units="mm_deg").units == "mm_deg"
     with pytest.raises(ValueError, match="unknown robot"):
         make_adapter("ur5")
+
+
+def test_widowx_refuses_without_measured_joints_and_reads_the_one_robot_spec():
+    from sim.robots import get_robot
+
+    with pytest.raises(UnreachableCommand, match="joint state"):
+        WidowXAdapter(ik=fake_ik).joint_targets(CMD, None)
+    spec = get_robot("widowx")
+    np.testing.assert_array_equal(JOINT_LIMITS, spec.joint_limits)
+    assert WidowXAdapter.default_workspace == spec.workspace
+    assert PiperAdapter.default_workspace == get_robot("piper").workspace
