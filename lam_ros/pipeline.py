@@ -25,7 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lam_ros.adapters.ee import EECommand, apply_delta_action
+from lam_ros.action_convention import BRIDGE_DELTA, ActionApplier
+from lam_ros.adapters.ee import EECommand
 from lam_ros.adapters.widowx import UnreachableCommand
 from lam_ros.safety import SafetyDecision, SafetyLayer
 
@@ -76,6 +77,10 @@ class PolicyController:
         self._frames: dict[str, tuple[float, Any]] = {}
         self.pose6: np.ndarray | None = None
         self.joints: np.ndarray | None = None
+        self.gripper: float | None = None  # measured opening 1 open .. 0 closed, when the robot reports it
+        # The policy's actions are applied exactly as its training data defined them.
+        self.applier = ActionApplier(getattr(policy, "action_convention", BRIDGE_DELTA))
+        self._last_gripper = 1.0  # last commanded gripper: the state's gripper when none is measured
         for cam in self.cameras:
             self.safety.watchdog.require(cam)
         self.safety.watchdog.require("state")
@@ -102,10 +107,12 @@ class PolicyController:
         self._frames[camera] = (float(stamp_s), payload)
         self.safety.feed(camera, stamp_s)
 
-    def on_state(self, pose6, stamp_s: float, joints=None) -> None:
+    def on_state(self, pose6, stamp_s: float, joints=None, gripper: float | None = None) -> None:
         if self._from_future("state", stamp_s):
             return
         self.pose6 = np.asarray(pose6, dtype=np.float64).reshape(6)
+        if gripper is not None:
+            self.gripper = float(gripper)
         if joints is not None:
             self.joints = np.asarray(joints, dtype=np.float64).reshape(-1)
         self.safety.feed("state", stamp_s)
@@ -122,6 +129,9 @@ class PolicyController:
         self._frames.clear()
         self.pose6 = None
         self.joints = None
+        self.gripper = None
+        self._last_gripper = 1.0
+        self.applier.reset()
         self.safety.watchdog.clear()
 
     # -- one control step -------------------------------------------------------
@@ -148,14 +158,23 @@ class PolicyController:
         pose = self.pose6.copy()
         t0 = time.perf_counter()
         try:
-            action = np.asarray(self.policy.act(images, self.instruction), dtype=np.float64)
+            if getattr(self.policy, "uses_state", False):
+                grip = self.gripper if self.gripper is not None else self._last_gripper
+                state = np.concatenate([pose, [grip]]).astype(np.float32)  # observation.state layout
+                action = np.asarray(self.policy.act(images, self.instruction, state), dtype=np.float64)
+            else:
+                action = np.asarray(self.policy.act(images, self.instruction), dtype=np.float64)
         except (ValueError, RuntimeError) as exc:  # NonFiniteActionError is a RuntimeError
             return TickResult(self.safety._block(None, [f"policy failed: {exc}"], [], self.clock()), image_stamps=stamps)
         inference_s = time.perf_counter() - t0
         # The policy output is as old as the oldest frame it was computed from: with slow
         # inference it goes stale even when the cameras are fresh.
         self.safety.feed("policy", min(stamps.values()))
-        target = apply_delta_action(pose, action, stamp_s=now)
+        try:
+            target = self.applier.target(action, pose, stamp_s=now)
+        except ValueError as exc:
+            return TickResult(self.safety._block(None, [f"policy action refused: {exc}"], [], self.clock()),
+                              action, image_stamps=stamps)
         decision = self.safety.check(target, pose, self.clock())
         result = TickResult(decision, action, target, image_stamps=stamps, inference_s=inference_s)
         if decision.send and self.adapter is not None:
@@ -165,6 +184,9 @@ class PolicyController:
                 decision.send = False
                 decision.blocked.append(f"adapter refused: {exc}")
                 self.log.warning(f"policy: command NOT sent, {exc}")
+        if decision.send:
+            self.applier.commanded(decision.command)
+            self._last_gripper = float(decision.command.gripper)
         return result
 
 
@@ -315,7 +337,7 @@ def run_sim(env, policy, safety: SafetyLayer, cameras=None, instruction: str = "
                 controller.on_image(cam, t, obs["images"][cam])
                 if stream is not None:
                     stream.add(cam, t, obs["images"][cam])
-            controller.on_state(obs["ee_pose"], t)
+            controller.on_state(obs["ee_pose"], t, gripper=float(obs["gripper"][0]))
             result = controller.tick()
             latencies.append(time.perf_counter() - t0)
             if result.sent:

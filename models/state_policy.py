@@ -87,6 +87,7 @@ class StatePolicy(ChunkExecutor):
     cameras: list[str] = []
     image_size = None
     uses_state = True
+    needs_env_state = True  # the simulator's object poses, passed as act(..., env_state=...)
 
     def __init__(self, cfg: StatePolicyConfig, model: StateMLP, **executor_kwargs):
         self.config = cfg

@@ -69,8 +69,12 @@ def policy_act(env, policy, instruction: str) -> Callable[[dict], np.ndarray]:
     """``act(obs)`` for a loaded policy in the simulator: camera frames, the robot state
     and (for the privileged baseline) the objects' poses, exactly as the policy was trained."""
 
+    privileged = getattr(policy, "needs_env_state", False)
+
     def act(obs):
         state = env.unwrapped.state_vector(obs)
+        if not privileged:
+            return policy.act(obs.get("images", {}), instruction, state)
         objects = np.concatenate(list(env.unwrapped.object_poses().values())).astype(np.float32)
         return policy.act(obs.get("images", {}), instruction, state, env_state=objects)
 
@@ -122,7 +126,7 @@ def evaluate(
         policy = policies.get(name)
         # Videos show every camera side by side: the policy's own views plus the third-person one.
         cameras = list(dict.fromkeys([*(policy.cameras if policy is not None else []), "third_person", "wrist"]))
-        size = image_size or _recorded_size(policy) or 128
+        size = image_size or recorded_image_size(policy) or 128
         results.setdefault("image_size", {})[name] = size
         for task in tasks:
             env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(size, size))
@@ -150,7 +154,7 @@ def evaluate(
     return results
 
 
-def _recorded_size(policy) -> int | None:
+def recorded_image_size(policy) -> int | None:
     """The (square) resolution a checkpoint's training frames were recorded at, when it says."""
     src = getattr(getattr(policy, "config", None), "source_image_size", None)
     return int(src[0]) if src and src[0] == src[1] else None

@@ -66,7 +66,8 @@ def chunk_targets(actions: np.ndarray, episode: np.ndarray, chunk: int) -> tuple
 
 def train_state_policy(datasets: list[str | Path], out_dir: str | Path, *, chunk_size: int = 5, steps: int = 3000,
                        batch_size: int = 256, lr: float = 1e-3, seed: int = 0, action_loss: str = "l1",
-                       drop_noops: bool = True, hidden: int = 256, layers: int = 3) -> dict:
+                       drop_noops: bool = True, hidden: int = 256, layers: int = 3,
+                       gripper_loss_weight: float = 1.0) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t = load_tables(datasets)
@@ -85,18 +86,21 @@ def train_state_policy(datasets: list[str | Path], out_dir: str | Path, *, chunk
     x, y, mask = (torch.from_numpy(a[keep]) for a in (x, y, mask))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    dim_weight = torch.ones(cfg.action_dim)
+    dim_weight[-1] = gripper_loss_weight
+    dim_weight = dim_weight / dim_weight.mean()
     model.train()
     history = []
     for _ in range(steps):
         b = torch.from_numpy(rng.integers(0, len(x), size=min(batch_size, len(x))))
         diff = model(x[b]) - y[b]
-        err = (diff.abs() if action_loss == "l1" else diff.square()).mean(-1)
+        err = ((diff.abs() if action_loss == "l1" else diff.square()) * dim_weight).mean(-1)
         loss = (err * mask[b]).sum() / mask[b].sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-        history.append(float(loss))
+        history.append(float(loss.detach()))
     model.eval()
     out_dir = Path(out_dir)
     policy.save(out_dir)

@@ -26,10 +26,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sim", action="store_true", help="run against the MuJoCo simulator (required for now)")
     parser.add_argument("--robot", default="widowx", choices=["widowx", "piper"])
     parser.add_argument("--task", default="carrot_on_plate")
-    parser.add_argument("--checkpoint", required=True, help="VLA checkpoint directory")
+    parser.add_argument("--checkpoint", required=True,
+                        help="policy checkpoint: a finetuned VLA or a LeRobot ACT / Diffusion directory")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--cameras", default="", help="comma-separated; empty = the checkpoint's cameras")
-    parser.add_argument("--image-size", default="128x128", help="simulated camera resolution WxH")
+    parser.add_argument("--image-size", default=None,
+                        help="simulated camera resolution WxH (default: what the checkpoint's training data was "
+                             "recorded at, else 128x128); the policy resizes frames to its own input size")
     parser.add_argument("--instruction", default="", help="empty = the task's instruction")
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=None, help="per episode; default = the task's length")
@@ -43,6 +46,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lam-checkpoint", default="", help="also compute latent actions online with this LAM")
     parser.add_argument("--frame-gap-s", type=float, default=0.6)
     parser.add_argument("--report", default="", help="write the JSON summary to this file too")
+    from lam_ros.commands.eval_sim import add_executor_args
+
+    add_executor_args(parser)
 
 
 def run(args) -> int:
@@ -52,12 +58,18 @@ def run(args) -> int:
 
     from lam_ros.adapters import ROBOTS
     from lam_ros.pipeline import run_sim
-    from lam_ros.policy import Policy
+    from lam_ros.commands.eval_sim import executor_settings
+    from lam_ros.policy import load_policy
     from lam_ros.safety import SafetyConfig, SafetyLayer
+    from training.eval_sim import recorded_image_size
 
-    policy = Policy.load(args.checkpoint, device=args.device, robot=args.robot)
+    policy = load_policy(args.checkpoint, device=args.device, robot=args.robot, **executor_settings(args))
+    if getattr(policy, "needs_env_state", False):
+        raise ValueError(f"{args.checkpoint} is the privileged-state baseline (object poses): it runs in "
+                         "`lam-ros eval-sim` only, never through the camera pipeline")
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()] or list(policy.cameras)
-    env = sim.make_env(robot=args.robot, task=args.task, cameras=tuple(cameras), image_size=args.image_size)
+    size = args.image_size or recorded_image_size(policy) or 128
+    env = sim.make_env(robot=args.robot, task=args.task, cameras=tuple(cameras), image_size=size)
     box = ROBOTS[args.robot].default_workspace
     safety = SafetyLayer(SafetyConfig(
         workspace_min=args.workspace_min or box[0], workspace_max=args.workspace_max or box[1],
