@@ -50,9 +50,20 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     # One finetune starts from the stage-1 checkpoint, the baseline from scratch.
     inits = {argv[argv.index("--init") + 1] for _, argv in calls[6:8]}
     assert inits == {str(tmp_path / "vla_pretrained"), "tiny"}
+
+    # ... and otherwise trains exactly the same way (same parameters, data, budget, inputs).
+    def recipe(argv):
+        return [a for i, a in enumerate(argv) if i == 0 or argv[i - 1] not in ("--init", "--out")]
+
+    assert recipe(calls[6][1]) == recipe(calls[7][1])
+    assert {"--use-state", "full"} <= set(calls[6][1])
+    # Labelled demos end shortly after success; evaluation runs the SIMPLER 24 episodes per task.
+    labelled_argv = [argv for name, argv in calls if name == "record-sim" and "/labelled_" in argv[argv.index("--output") + 1]]
+    assert all(argv[argv.index("--stop-after-success") + 1] == str(demo.STOP_AFTER_SUCCESS) for argv in labelled_argv)
     # Evaluation uses seeds no demonstration used.
     eval_argv = calls[8][1]
     assert int(eval_argv[eval_argv.index("--seed") + 1]) == demo.EVAL_SEED
+    assert eval_argv[eval_argv.index("--episodes") + 1] == "24"
     assert (tmp_path / "demo_summary.json").exists()
 
 

@@ -31,21 +31,87 @@ log = logging.getLogger("lam_ros.demo")
 STAGES = ("record", "lam", "pretrain", "finetune", "eval")
 PLAY_SEED, LABELLED_SEED, EVAL_SEED = 100, 500, 1000
 
+# The recipe (one source of truth: the demo and benchmarks/policy_ladder.py use it).
+POLICY_CAMERAS = ("third_person", "wrist")  # what the policies see; the LAM also uses "side"
+LAM_VIEWS = ("third_person", "side")
+CHUNK_SIZE = 5  # SIMPLER finetuning window (FACTS section 8)
+STOP_AFTER_SUCCESS = 3  # labelled demos end 3 control steps after the task first succeeds
+EXECUTOR = {"ensemble_decay": 0.1, "replan_every": 1, "sticky_gripper": 0}
+DEFAULTS = {"play_episodes": 10, "labelled_episodes": 25, "image_size": 64, "lam_steps": 300,
+            "pretrain_steps": 300, "finetune_steps": 1500, "action_noise": 0.0}
+
+
+def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int, labelled_episodes: int,
+                image_size: int, action_noise: float = 0.0) -> dict[str, list[Path]]:
+    """Record (or reuse) the play and labelled sets per task; returns their folders.
+
+    play: action-free use (LAM, stage 1), 3 views, camera poses randomised per episode.
+    labelled: the policy's cameras at their nominal poses (as evaluated), episodes
+    trimmed a few steps after success; a different seed range from play and eval."""
+    size = f"{image_size}x{image_size}"
+    out: dict[str, list[Path]] = {"play": [], "labelled": []}
+    for task in tasks:
+        play, labelled = data_dir / f"play_{task}", data_dir / f"labelled_{task}"
+        out["play"].append(play)
+        out["labelled"].append(labelled)
+        if not (play / "meta" / "info.json").exists():
+            _run_subcommand("record-sim", [
+                "--robot", robot, "--task", task, "--episodes", str(play_episodes), "--cameras", "third_person,side,wrist",
+                "--image-size", size, "--randomize-cameras", "--seed", str(PLAY_SEED), "--only-success",
+                "--stop-after-success", str(STOP_AFTER_SUCCESS), "--output", str(play)])
+        if not (labelled / "meta" / "info.json").exists():
+            _run_subcommand("record-sim", [
+                "--robot", robot, "--task", task, "--episodes", str(labelled_episodes), "--cameras", ",".join(POLICY_CAMERAS),
+                "--image-size", size, "--seed", str(LABELLED_SEED), "--only-success",
+                "--stop-after-success", str(STOP_AFTER_SUCCESS), "--action-noise", str(action_noise),
+                "--output", str(labelled)])
+    return out
+
+
+def lam_args(play: list[str], out: Path, objective: str, steps: int, image_size: int, seed: int = 0,
+             threads: int = 2) -> list[str]:
+    """`lam-ros train-lam` arguments: "mvp" (cross-view reconstruction) or "single" (one view)."""
+    views = LAM_VIEWS if objective == "mvp" else LAM_VIEWS[:1]
+    return ["train-lam", "--dataset", ",".join(play), "--views", ",".join(views), "--objective", objective,
+            "--frame-gap", "0.6s", "--output", str(out), "--steps", str(steps), "--image-size", str(image_size),
+            "--threads", str(threads), "--seed", str(seed)]
+
+
+def pretrain_args(play: list[str], lam_checkpoint: Path, out: Path, steps: int, seed: int, robot: str) -> list[str]:
+    """`lam-ros pretrain-vla` arguments: stage 1 on the play set's latent codes (no actions)."""
+    return ["pretrain-vla", "--dataset", *play, "--out", str(out), "--lam", str(lam_checkpoint), "--backbone", "tiny",
+            "--cameras", ",".join(POLICY_CAMERAS), "--robot", robot, "--steps", str(steps), "--seed", str(seed),
+            "--save-every", str(max(steps, 1))]
+
+
+def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: int, robot: str) -> list[str]:
+    """`lam-ros finetune-vla` arguments, identical for the latent-pretrained and the scratch policy:
+    robot state in, whole backbone + heads trained, random-shift augmentation."""
+    return ["--dataset", *labelled, "--init", init, "--cameras", ",".join(POLICY_CAMERAS), "--out", str(out),
+            "--chunk-size", str(CHUNK_SIZE), "--robot", robot, "--use-state", "--finetune", "full",
+            "--augment-shift", "4", "--action-loss", "l1", "--steps", str(steps), "--batch-size", "32",
+            "--lr", "3e-4", "--seed", str(seed), "--save-every", str(max(steps, 1))]
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: %(default)s)")
     parser.add_argument("--robot", default="widowx", help="widowx | piper (default: %(default)s)")
     parser.add_argument("--tasks", default="carrot_on_plate,stack_cube",
                         help="comma-separated tasks, or 'all' (default: %(default)s)")
-    parser.add_argument("--play-episodes", type=int, default=10,
+    parser.add_argument("--play-episodes", type=int, default=DEFAULTS["play_episodes"],
                         help="action-free demonstrations per task for the LAM and stage 1 (default: %(default)s)")
-    parser.add_argument("--labelled-episodes", type=int, default=4,
-                        help="action-labelled demonstrations per task for stage 2 (default: %(default)s)")
-    parser.add_argument("--eval-episodes", type=int, default=6, help="closed-loop episodes per task and agent (default: %(default)s)")
-    parser.add_argument("--image-size", type=int, default=64, help="square camera resolution (default: %(default)s)")
-    parser.add_argument("--lam-steps", type=int, default=300, help="LAM training steps (default: %(default)s)")
-    parser.add_argument("--pretrain-steps", type=int, default=300, help="VLA stage-1 steps (default: %(default)s)")
-    parser.add_argument("--finetune-steps", type=int, default=300, help="VLA stage-2 steps, each policy (default: %(default)s)")
+    parser.add_argument("--labelled-episodes", type=int, default=DEFAULTS["labelled_episodes"],
+                        help="action-labelled demonstrations per task for stage 2 (default: %(default)s; SIMPLER uses 25)")
+    parser.add_argument("--eval-episodes", type=int, default=24,
+                        help="closed-loop episodes per task and agent (default: %(default)s, SIMPLER)")
+    parser.add_argument("--image-size", type=int, default=DEFAULTS["image_size"],
+                        help="square camera resolution recorded and rendered (default: %(default)s)")
+    parser.add_argument("--action-noise", type=float, default=DEFAULTS["action_noise"],
+                        help="DART noise (m) while recording the labelled demos (default: %(default)s)")
+    parser.add_argument("--lam-steps", type=int, default=DEFAULTS["lam_steps"], help="LAM training steps (default: %(default)s)")
+    parser.add_argument("--pretrain-steps", type=int, default=DEFAULTS["pretrain_steps"], help="VLA stage-1 steps (default: %(default)s)")
+    parser.add_argument("--finetune-steps", type=int, default=DEFAULTS["finetune_steps"],
+                        help="VLA stage-2 steps, each policy (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"stages to run, of {', '.join(STAGES)} (default: all)")
     parser.add_argument("--force", action="store_true", help="redo stages whose output already exists")
@@ -64,6 +130,10 @@ def _run_subcommand(name: str, argv: list[str]) -> None:
     code = int(module.run(sub.parse_args(argv)) or 0)
     if code:
         raise RuntimeError(f"lam-ros {name} failed with exit code {code}")
+
+
+def _split(argv: list[str]) -> tuple[str, list[str]]:
+    return argv[0], argv[1:]
 
 
 def _tasks(spec: str) -> list[str]:
@@ -88,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
     tasks = _tasks(args.tasks)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    size = f"{args.image_size}x{args.image_size}"
     play = [out / "data" / f"play_{t}" for t in tasks]
     labelled = [out / "data" / f"labelled_{t}" for t in tasks]
     lam_dir, pre_dir = out / "lam", out / "vla_pretrained"
@@ -109,35 +178,28 @@ def run(args: argparse.Namespace) -> int:
         log.info("demo: stage %s took %.0f s", name, timings[name])
 
     def record() -> None:
-        for task, p_dir, l_dir in zip(tasks, play, labelled):
-            for root, episodes, seed in ((p_dir, args.play_episodes, PLAY_SEED), (l_dir, args.labelled_episodes, LABELLED_SEED)):
-                _run_subcommand("record-sim", [
-                    "--robot", args.robot, "--task", task, "--episodes", str(episodes),
-                    "--cameras", "third_person,side,wrist", "--image-size", size, "--randomize-cameras",
-                    "--seed", str(seed), "--only-success", "--output", str(root)])
+        record_data(out / "data", tasks, args.robot, args.play_episodes, args.labelled_episodes, args.image_size,
+                    args.action_noise)
 
     def lam() -> None:
-        _run_subcommand("train-lam", [
-            "--dataset", ",".join(map(str, play)), "--views", "third_person,side", "--objective", "mvp",
-            "--frame-gap", "0.6s", "--output", str(lam_dir), "--steps", str(args.lam_steps),
-            "--image-size", str(args.image_size), "--threads", str(args.threads)])
+        _run_subcommand(*_split(lam_args([str(p) for p in play], lam_dir, "mvp", args.lam_steps, args.image_size,
+                                         threads=args.threads)))
 
     def pretrain() -> None:
-        _run_subcommand("pretrain-vla", [
-            "--dataset", *map(str, play), "--out", str(pre_dir), "--lam", str(lam_dir / "checkpoint"),
-            "--backbone", "tiny", "--cameras", "third_person", "--robot", args.robot,
-            "--steps", str(args.pretrain_steps)])
+        _run_subcommand(*_split(pretrain_args([str(p) for p in play], lam_dir / "checkpoint", pre_dir,
+                                              args.pretrain_steps, 0, args.robot)))
 
     def finetune() -> None:
-        common = ["--dataset", *map(str, labelled), "--steps", str(args.finetune_steps), "--robot", args.robot]
-        _run_subcommand("finetune-vla", [*common, "--init", str(pre_dir), "--out", str(ft_dir)])
-        _run_subcommand("finetune-vla", [*common, "--init", "tiny", "--cameras", "third_person", "--out", str(scratch_dir)])
+        labelled_dirs = [str(p) for p in labelled]
+        _run_subcommand("finetune-vla", finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot))
+        _run_subcommand("finetune-vla", finetune_args(labelled_dirs, "tiny", scratch_dir, args.finetune_steps, 0, args.robot))
 
     def evaluate() -> None:
+        executor = [f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()]
         _run_subcommand("eval-sim", [
             "--checkpoint", str(ft_dir), "--baseline", f"scratch={scratch_dir}", "--robot", args.robot,
             "--tasks", ",".join(tasks), "--episodes", str(args.eval_episodes), "--seed", str(EVAL_SEED),
-            "--image-size", str(args.image_size), "--out", str(eval_dir)])
+            "--image-size", str(args.image_size), "--out", str(eval_dir), *executor])
 
     import torch
 

@@ -31,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after-success", type=int, default=None, metavar="STEPS",
                         help="end each episode STEPS control steps after the task first succeeds, as a human "
                              "demonstrator would (default: record the full 60-step SIMPLER episode)")
+    parser.add_argument("--action-noise", type=float, default=0.0, metavar="METRES",
+                        help="DART: execute the expert's translation plus Gaussian noise of this std, store the clean "
+                             "expert action (shows recoveries from drift; default 0 = off, e.g. 0.005)")
     from sim.noise import knob_help
 
     parser.add_argument("--noise", default="none",

@@ -1,7 +1,9 @@
 """Simulator episodes (scripted expert, later policy rollouts) into a LeRobot dataset.
 
 The stored action is ``info["applied_action"]``: the Bridge delta the arm
-controller actually executed after clamping, never the one requested. All
+controller actually executed after clamping, never the one requested (with
+``action_noise``, DART-style, the label is the expert's clean action instead,
+clipped to the nominal action range, while a perturbed one is executed). All
 cameras render the same physics state, so their capture time is the sim time
 of the observation; they still pass through the shared sync core so the
 dataset carries the same audit features (skew 0) as bag and live recordings.
@@ -19,6 +21,7 @@ from lam_ros.recording.report import RecordingReport
 from lam_ros.recording.writer import RecordingWriter, build_features
 
 from lam_ros.action_convention import BRIDGE_DELTA, CONVENTIONS
+from sim.env import ACTION_HIGH, ACTION_LOW
 
 STATE_NAMES = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
 ACTION_NAMES = CONVENTIONS[BRIDGE_DELTA]
@@ -35,7 +38,8 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
                randomize_cameras: bool = False, seed: int = 0, max_steps: int | None = None,
                policy: Callable | None = None, only_success: bool = False, resume: bool = False,
                vcodec: str = "h264", progress: bool = True, env=None,
-               stop_after_success: int | None = None, noise=None, camera_ranges=None) -> RecordingReport:
+               stop_after_success: int | None = None, noise=None, camera_ranges=None,
+               action_noise: float = 0.0) -> RecordingReport:
     """Record ``episodes`` committed episodes. ``policy(obs) -> action``; default: the scripted expert.
 
     Episode i uses seed ``seed + i`` (after resume: continues from the number
@@ -48,7 +52,13 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
     The dataset stores the Bridge delta actually applied (``bridge_delta``
     convention, in meta/info.json) and the objects' poses as
     ``observation.environment_state`` (privileged state for state-based baselines).
+    ``action_noise=s`` (metres) executes the expert's translation plus Gaussian noise of
+    std s while storing the clean expert action (DART, Laskey et al. 2017): the
+    demonstrations then show how the expert recovers from the small drifts a learned
+    policy makes, which plain demonstrations never visit.
     """
+    if not (isinstance(action_noise, (int, float)) and 0.0 <= action_noise <= 0.05):
+        raise ValueError(f"action_noise must be a number in [0, 0.05] m, got {action_noise!r}")
     if stop_after_success is not None and stop_after_success < 0:
         raise ValueError(f"stop_after_success must be >= 0 or None, got {stop_after_success}")
     import sim as simpkg
@@ -64,7 +74,8 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
     features = build_features({c: (env.image_height, env.image_width) for c in cams}, STATE_NAMES, ACTION_NAMES,
                               env_state_names(objects))
     metadata = {"action_convention": BRIDGE_DELTA, "source": "record-sim", "task": env.unwrapped.task.name,
-                "stop_after_success": stop_after_success, "randomize_cameras": bool(env.unwrapped.randomize_cameras)}
+                "stop_after_success": stop_after_success, "randomize_cameras": bool(env.unwrapped.randomize_cameras),
+                "action_noise": float(action_noise)}
     from sim.noise import recording_metadata
 
     metadata.update(recording_metadata(env, root, resume))  # exogenous_noise, camera_randomization
@@ -78,7 +89,8 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
         while writer.episodes < target:
             ep_seed = seed + attempt
             attempt += 1
-            success, n, asm = _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams, stop_after_success)
+            success, n, asm = _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams, stop_after_success,
+                                       action_noise)
             if only_success and not success:
                 writer.discard_episode()
                 report.warn("unsuccessful expert episode discarded (--only-success)")
@@ -99,7 +111,7 @@ def _object_state(env) -> np.ndarray:
     return np.concatenate(list(env.unwrapped.object_poses().values())).astype(np.float32)
 
 
-def _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams, stop_after_success=None):
+def _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams, stop_after_success=None, action_noise=0.0):
     obs, info = env.reset(seed=ep_seed)
     if expert is not None:
         expert.reset()
@@ -107,6 +119,7 @@ def _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams, stop_af
     state, action = SignalBuffer("state", 7), SignalBuffer("applied action", 7)
     objects = _object_state(env)
     env_state = SignalBuffer("object poses", len(objects))
+    noise_rng = np.random.default_rng(ep_seed + 7_919)
     period = 1.0 / fps
     steps = min(env.max_episode_steps, max_steps or env.max_episode_steps)
     frames = []
@@ -114,12 +127,18 @@ def _episode(env, writer, expert, policy, ep_seed, max_steps, fps, cams, stop_af
     succeeded_at = None
     for step in range(steps):
         t = float(info["sim_time"])
-        requested = expert.act(obs) if expert is not None else policy(obs)
+        requested = np.asarray(expert.act(obs) if expert is not None else policy(obs), dtype=np.float64)
         env_state.add(t, objects)
-        next_obs, _, terminated, truncated, info = env.step(requested)
+        executed = requested
+        if action_noise > 0:
+            executed = requested.copy()
+            executed[:3] += noise_rng.normal(0.0, action_noise, 3)
+        next_obs, _, terminated, truncated, info = env.step(executed)
         objects = _object_state(env)
         state.add(t, env.state_vector(obs))
-        action.add(t + period / 2, info["applied_action"])  # the command that acted on this frame
+        # the command that acted on this frame (DART: the clean expert command it was perturbed from)
+        label = info["applied_action"] if action_noise == 0 else np.clip(requested, ACTION_LOW, ACTION_HIGH)
+        action.add(t + period / 2, label)
         for cam in cams:
             frames += asm.add_image(cam, t, obs["images"][cam])
         obs = next_obs

@@ -1,0 +1,171 @@
+#!/usr/bin/env python
+"""The policy diagnostic ladder: every rung on the same labelled episodes and the same
+evaluation seeds, 3 training seeds per row, one table (docs/policy_ladder.md).
+
+Rungs (issue: "learned policies that complete the tasks"):
+  expert     the scripted expert (upper reference; no training)
+  state      privileged state: object poses + EE state -> action chunk (MLP)
+  act        LeRobot ACT, trained with `lam-ros train-lerobot` (random-init backbone)
+  diffusion  LeRobot Diffusion Policy, same
+  scratch    our VLA from scratch (same trained parameters as the latent rows)
+  mvp        our VLA pretrained on MVP-LAM latent actions, then finetuned
+  single     our VLA pretrained on single-view LAM latent actions, then finetuned
+
+Data, training settings and the VLA recipe are the demo's (`lam_ros.commands.demo`),
+so this ladder measures exactly what `bash scripts/demo.sh` ships. Everything lands
+under --out and finished pieces are skipped on a re-run (resumable). Not a test:
+it takes hours on a 2-core CPU.
+
+  python benchmarks/policy_ladder.py --out outputs/ladder --seeds 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lam_ros.commands import demo  # noqa: E402  (the recipe: one source of truth)
+
+ROWS = ("expert", "state", "act", "diffusion", "scratch", "mvp", "single")
+METRICS = ("success", "grasp", "moved_correct_object")
+log = logging.getLogger("policy_ladder")
+
+
+def lam_ros(*argv: str) -> None:
+    cmd = [sys.executable, "-m", "lam_ros.cli", *argv]
+    log.info("$ lam-ros %s", " ".join(argv))
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
+    """Train one row for one seed (skipped when its checkpoint exists); returns what eval-sim takes."""
+    if row == "expert":
+        return "expert"
+    ckpt = out / "runs" / f"{row}_seed{seed}"
+    done = ckpt / ".done"
+    if done.exists():
+        return ckpt
+    labelled = [str(p) for p in data["labelled"]]
+    if row == "state":
+        from training.train_state_policy import train_state_policy
+
+        train_state_policy(labelled, ckpt, chunk_size=args.chunk_size, seed=seed, steps=args.state_steps)
+    elif row in ("act", "diffusion"):
+        lam_ros("train-lerobot", "--policy", row, "--dataset", *labelled, "--out", str(ckpt), "--steps",
+                str(args.lerobot_steps), "--seed", str(seed), "--cameras", ",".join(demo.POLICY_CAMERAS),
+                "--image-size", str(args.image_size), "--overwrite")
+    elif row == "scratch":
+        lam_ros("finetune-vla", *demo.finetune_args(labelled, "tiny", ckpt, args.finetune_steps, seed, args.robot))
+    else:  # mvp / single: LAM on the play data -> stage 1 -> stage 2
+        lam = out / "runs" / f"lam_{row}_seed{seed}"
+        if not (lam / "checkpoint").exists():
+            lam_ros(*demo.lam_args([str(p) for p in data["play"]], lam, row, args.lam_steps, args.image_size, seed))
+        stage1 = out / "runs" / f"stage1_{row}_seed{seed}"
+        if not (stage1 / ".done").exists():
+            lam_ros(*demo.pretrain_args([str(p) for p in data["play"]], lam / "checkpoint", stage1,
+                                        args.pretrain_steps, seed, args.robot))
+            (stage1 / ".done").touch()
+        lam_ros("finetune-vla", *demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot))
+    done.touch()
+    return ckpt
+
+
+def evaluate_row(row: str, seed: int, agent, args, out: Path) -> dict:
+    from training.eval_sim import evaluate
+
+    result_file = out / "eval" / f"{row}_seed{seed}" / "results.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    return evaluate({row: str(agent)}, result_file.parent, robot=args.robot, tasks=args.tasks,
+                    episodes=args.eval_episodes, seed=demo.EVAL_SEED, video_episodes=1,
+                    executor=demo.EXECUTOR)
+
+
+def summarise(results: dict, times: dict, args) -> str:
+    lines = [
+        "# Policy ladder",
+        "",
+        f"Same labelled episodes ({args.labelled_episodes} per task), same {args.eval_episodes} evaluation seeds per task "
+        f"(from {demo.EVAL_SEED}), training seeds {args.seeds}. Cells: mean ± sd over training seeds, in %; "
+        "success / grasp / moved-correct-object.",
+        "",
+        "| rung | " + " | ".join(args.tasks) + " | average success | wall time per seed (train + eval) |",
+        "|---|" + "---|" * (len(args.tasks) + 2),
+    ]
+    for row in args.rows:
+        per_seed = results.get(row, {})
+        if not per_seed:
+            continue
+        cells = []
+        for task in args.tasks:
+            stats = []
+            for m in METRICS:
+                vals = [100 * r["summary"][row][task][m] for r in per_seed.values()]
+                stats.append(f"{np.mean(vals):.0f}±{np.std(vals):.0f}")
+            cells.append(" / ".join(stats))
+        avg = [100 * r["summary"][row]["average"]["success"] for r in per_seed.values()]
+        wall = np.mean(list(times.get(row, {}).values())) if times.get(row) else float("nan")
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {np.mean(avg):.1f}±{np.std(avg):.1f} | {wall / 60:.1f} min |")
+    lines += ["", "Command: `" + " ".join(["python", "benchmarks/policy_ladder.py", *sys.argv[1:]]) + "`", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("outputs/ladder"), help="work folder (default: %(default)s)")
+    p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated rows of {', '.join(ROWS)}")
+    p.add_argument("--seeds", default="0,1,2", help="training seeds (default: %(default)s)")
+    p.add_argument("--tasks", default="carrot_on_plate,stack_cube", help="tasks (default: %(default)s)")
+    p.add_argument("--robot", default="widowx")
+    p.add_argument("--labelled-episodes", type=int, default=demo.DEFAULTS["labelled_episodes"])
+    p.add_argument("--play-episodes", type=int, default=demo.DEFAULTS["play_episodes"])
+    p.add_argument("--eval-episodes", type=int, default=24)
+    p.add_argument("--image-size", type=int, default=demo.DEFAULTS["image_size"])
+    p.add_argument("--chunk-size", type=int, default=demo.CHUNK_SIZE)
+    p.add_argument("--state-steps", type=int, default=3000)
+    p.add_argument("--lerobot-steps", type=int, default=3000)
+    p.add_argument("--lam-steps", type=int, default=demo.DEFAULTS["lam_steps"])
+    p.add_argument("--pretrain-steps", type=int, default=demo.DEFAULTS["pretrain_steps"])
+    p.add_argument("--finetune-steps", type=int, default=demo.DEFAULTS["finetune_steps"])
+    p.add_argument("--doc", type=Path, default=ROOT / "docs" / "policy_ladder_results.md",
+                   help="markdown table to write (default: %(default)s)")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = sorted(set(args.rows) - set(ROWS))
+    if unknown:
+        p.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    out: Path = args.out
+    data = demo.record_data(out / "data", args.tasks, args.robot, args.play_episodes, args.labelled_episodes,
+                            args.image_size)
+    results: dict = {}
+    times: dict = {}
+    timing_file = out / "timings.json"
+    if timing_file.exists():
+        times = json.loads(timing_file.read_text())
+    for row in args.rows:
+        for seed in ([0] if row == "expert" else args.seeds):
+            started = time.monotonic()
+            agent = train_row(row, seed, args, out, data)
+            results.setdefault(row, {})[seed] = evaluate_row(row, seed, agent, args, out)
+            times.setdefault(row, {}).setdefault(str(seed), time.monotonic() - started)
+            timing_file.write_text(json.dumps(times, indent=1))
+            args.doc.write_text(summarise(results, times, args))
+    print(args.doc.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
