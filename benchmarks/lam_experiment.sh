@@ -1,50 +1,71 @@
 #!/usr/bin/env bash
-# The experiment of issue 4 ("the experiment that shows it works"), end to end, on the CPU:
-#   1. record WidowX simulator data, 4 tasks, 3 cameras at 64x64, camera poses randomised per episode;
-#   2. train a single-view LAM (`single`: self-view reconstruction of each view on its own), MVP-LAM (`mvp`)
-#      and MVP + AC (`mvp+ac`) with the same architecture, data, views, steps, batch and seed;
-#   3. evaluate each on the held-out episodes (last HOLDOUT fraction of every task);
-#   4. collect the results into one table: $OUT/results.md and $OUT/results.json.
+# Issue 11: does MVP-LAM's advantage appear where the paper says it comes from, exogenous noise?
+#
+#   1. record WidowX simulator data (4 tasks, cameras third_person,side,wrist at 64x64, camera poses randomised
+#      per episode) once per noise CONDITION, with the same episode seeds (same placements and camera poses;
+#      only the noise differs), plus two out-of-distribution sets: camera poses outside the training range
+#      (`--camera-ood`) and noise levels not seen in training (NOISE_OOD);
+#   2. for every condition x view set x objective x training seed: train a LAM (same architecture, data, steps,
+#      batch), evaluate it on its condition's held-out episodes (`eval-lam --split heldout`, EVAL_SEEDS
+#      evaluation seeds, probes split by episode, near-constant action dims excluded) and on both OOD sets;
+#   3. tables with 95 % confidence intervals over training seeds, and the paired MVP - single differences:
+#      $OUT/results.md, $OUT/results.json.
 #
 # Usage (from the repository root):
-#   benchmarks/lam_experiment.sh                     # everything, outputs under outputs/lam_experiment
-#   OUT=outputs/x STEPS=1200 JOBS=2 benchmarks/lam_experiment.sh
-# Environment knobs (defaults in brackets): OUT [outputs/lam_experiment], EPISODES per task [24],
-# TASKS [carrot_on_plate stack_cube spoon_on_towel eggplant_in_basket], CAMERAS [third_person,side,wrist],
-# VIEWS trained and evaluated [third_person,side], IMAGE [64], STEPS [800], BATCH [16], SEED [0],
-# HOLDOUT [0.25], GAP [0.6s], MI_STEPS [500], OBJECTIVES [single mvp mvp+ac], JOBS parallel runs [2],
-# THREADS torch threads per run [1], NICE [5], USAGE_DECAY EMA decay of code usage for the dead-code
-# restart [0.99, the setting of the run reported in docs/lam_experiment.md; the model default is now 0.9;
-# a code is found dead after ~log(0.05)/log(decay) forwards without use].
-# Recorded datasets are reused when they already hold EPISODES episodes (delete $OUT/data to re-record);
-# a model whose eval.json exists is not retrained (delete $OUT/<name> to redo it).
+#   benchmarks/lam_experiment.sh                                   # the full study (see docs/lam_experiment.md)
+#   CONDITIONS=both VIEWSETS=third_person,side OBJECTIVES=mvp TRAIN_SEEDS=0 OUT=outputs/lam_smoke \
+#       benchmarks/lam_experiment.sh                               # one cell (the smoke test)
+# Resumable: datasets holding EPISODES episodes are reused; a training run continues its checkpoint
+# (`train-lam --resume`); an evaluation whose eval.json exists is skipped. Re-run the same command after a stop.
+#
+# Environment knobs [defaults]:
+#   OUT [outputs/lam_experiment]  EPISODES per task and condition [12]  OOD_EPISODES per task [4]
+#   TASKS [carrot_on_plate stack_cube spoon_on_towel eggplant_in_basket]
+#   CONDITIONS [none camera distractors both]   (noise of each: NOISE_none, NOISE_camera, NOISE_distractors, NOISE_both)
+#   NOISE_none [none]  NOISE_camera [camera_motion=1]  NOISE_distractors [distractors=3]
+#   NOISE_both [camera_motion=1,distractors=3]  NOISE_OOD [camera_motion=2,distractors=4,distractor_speed=2]
+#   VIEWSETS ["third_person,side third_person,side,wrist"]  OBJECTIVES [single mvp mvp+ac]  TRAIN_SEEDS [0 1 2]
+#   IMAGE [64]  STEPS [300]  BATCH [16]  GAP [0.6s]  HOLDOUT [0.25]  USAGE_DECAY [0.9]
+#   EVAL_SEEDS [5]  MI_STEPS [200] (BA / MINE on the held-out set)  OOD_MI_STEPS [0] (OOD sets: KSG, probes, views)
+#   OOD_SEEDS training seeds whose models are also evaluated on the OOD sets [$TRAIN_SEEDS]
+#   JOBS parallel lanes [2]  THREADS torch threads per run [1]  NICE [5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${OUT:-outputs/lam_experiment}
-EPISODES=${EPISODES:-24}
+EPISODES=${EPISODES:-12}
+OOD_EPISODES=${OOD_EPISODES:-4}
 TASKS=${TASKS:-carrot_on_plate stack_cube spoon_on_towel eggplant_in_basket}
-CAMERAS=${CAMERAS:-third_person,side,wrist}
-VIEWS=${VIEWS:-third_person,side}
-IMAGE=${IMAGE:-64}
-STEPS=${STEPS:-800}
-BATCH=${BATCH:-16}
-SEED=${SEED:-0}
-HOLDOUT=${HOLDOUT:-0.25}
-GAP=${GAP:-0.6s}
-MI_STEPS=${MI_STEPS:-500}
+CONDITIONS=${CONDITIONS:-none camera distractors both}
+NOISE_none=${NOISE_none:-none}
+NOISE_camera=${NOISE_camera:-camera_motion=1}
+NOISE_distractors=${NOISE_distractors:-distractors=3}
+NOISE_both=${NOISE_both:-camera_motion=1,distractors=3}
+NOISE_OOD=${NOISE_OOD:-camera_motion=2,distractors=4,distractor_speed=2}
+VIEWSETS=${VIEWSETS:-third_person,side third_person,side,wrist}
 OBJECTIVES=${OBJECTIVES:-single mvp mvp+ac}
+TRAIN_SEEDS=${TRAIN_SEEDS:-0 1 2}
+IMAGE=${IMAGE:-64}
+STEPS=${STEPS:-300}
+BATCH=${BATCH:-16}
+GAP=${GAP:-0.6s}
+HOLDOUT=${HOLDOUT:-0.25}
+USAGE_DECAY=${USAGE_DECAY:-0.9}
+EVAL_SEEDS=${EVAL_SEEDS:-5}
+MI_STEPS=${MI_STEPS:-200}
+OOD_MI_STEPS=${OOD_MI_STEPS:-0}
+OOD_SEEDS=${OOD_SEEDS:-$TRAIN_SEEDS}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
 NICE=${NICE:-5}
-USAGE_DECAY=${USAGE_DECAY:-0.99}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" MUJOCO_GL=${MUJOCO_GL:-egl} HF_HUB_OFFLINE=1 \
        OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 LAM="nice -n $NICE $ROOT/.venv/bin/lam-ros"
 PY="$ROOT/.venv/bin/python"
-mkdir -p "$OUT/data" "$OUT/logs"
+mkdir -p "$OUT/data" "$OUT/logs" "$OUT/runs"
 T0=$(date +%s)
 stamp() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/logs/timeline.txt"; }
+stamp "start: conditions [$CONDITIONS] viewsets [$VIEWSETS] objectives [$OBJECTIVES] seeds [$TRAIN_SEEDS] steps $STEPS"
 
 # Run the function $1 on the remaining arguments in $JOBS parallel lanes (each lane sequential); fail if any fails.
 in_lanes() {
@@ -55,76 +76,73 @@ in_lanes() {
   return $rc
 }
 
-# ---- 1. record ----------------------------------------------------------------------------------
+# ---- 1. record: one job = <set>:<task>; sets are the conditions plus ood_cams and ood_noise -------------
+noise_of() { case $1 in ood_cams) echo none ;; ood_noise) echo "$NOISE_OOD" ;; *) local v="NOISE_$1"; echo "${!v}" ;; esac; }
 record() {
-  local task=$1 dir="$OUT/data/$1"
-  if [ -f "$dir/meta/info.json" ] && "$PY" -c "import json,sys; sys.exit(json.load(open('$dir/meta/info.json'))['total_episodes'] < $EPISODES)"; then
-    stamp "record $task: reusing $dir"; return 0
+  local set=${1%%:*} task=${1#*:} dir n extra=()
+  dir="$OUT/data/$set/$task"
+  n=$EPISODES; case $set in ood_*) n=$OOD_EPISODES ;; esac
+  [ "$set" = ood_cams ] && extra=(--camera-ood)
+  local have=0 resume=()
+  if [ -f "$dir/meta/info.json" ]; then
+    have=$("$PY" -c "import json; print(json.load(open('$dir/meta/info.json'))['total_episodes'])"); resume=(--resume)
   fi
-  rm -rf "$dir"
-  stamp "record $task: $EPISODES episodes"
-  $LAM record-sim --robot widowx --task "$task" --episodes "$EPISODES" --cameras "$CAMERAS" \
-      --image-size "${IMAGE}x${IMAGE}" --randomize-cameras --seed 100 -o "$dir" > "$OUT/logs/record_$task.log" 2>&1 \
-      || { stamp "record $task FAILED (see $OUT/logs/record_$task.log)"; return 1; }
-  stamp "record $task: done"
+  [ "$have" -ge "$n" ] && return 0
+  stamp "record $set/$task: $((n - have)) episodes, noise $(noise_of "$set")"
+  $LAM record-sim --robot widowx --task "$task" --episodes "$((n - have))" --cameras third_person,side,wrist \
+      --image-size "${IMAGE}x${IMAGE}" --randomize-cameras "${extra[@]}" --noise "$(noise_of "$set")" --seed 100 \
+      "${resume[@]}" -o "$dir" >> "$OUT/logs/record_${set}_$task.log" 2>&1 \
+      || { stamp "record $set/$task FAILED (see $OUT/logs/record_${set}_$task.log)"; return 1; }
 }
-in_lanes record $TASKS
-DATASETS=$(for t in $TASKS; do printf '%s,' "$OUT/data/$t"; done); DATASETS=${DATASETS%,}
+JOBS_REC=()
+for c in $CONDITIONS ood_cams ood_noise; do for t in $TASKS; do JOBS_REC+=("$c:$t"); done; done
+in_lanes record "${JOBS_REC[@]}"
 T_REC=$(( $(date +%s) - T0 ))
+stamp "recording done (${T_REC}s)"
+datasets_of() { local s="" t; for t in $TASKS; do s+="$OUT/data/$1/$t,"; done; echo "${s%,}"; }
 
-# ---- 2.+3. train and evaluate -------------------------------------------------------------------
-name_of() { echo "${1//+/_}"; }
-run_model() {
-  local obj=$1 dir="$OUT/$(name_of "$1")" t1
-  if [ -f "$dir/eval/eval.json" ]; then stamp "$obj: reusing $dir/eval"; return 0; fi
+# ---- 2. train + evaluate: one job = <condition>:<views>:<objective>:<seed> ---------------------------
+cell() {
+  IFS=: read -r cond views obj seed <<< "$1"
+  local nv dir t1 name
+  nv=$(awk -F, '{print NF}' <<< "$views")
+  name="$cond/${nv}v/${obj//+/_}/s$seed"; dir="$OUT/runs/$name"; mkdir -p "$dir"
+  local log="$OUT/logs/${name//\//_}"
   t1=$(date +%s)
-  stamp "$obj: train $STEPS steps"
-  $LAM train-lam --dataset "$DATASETS" --views "$VIEWS" --objective "$obj" --frame-gap "$GAP" \
-      --output "$dir" --steps "$STEPS" --batch-size "$BATCH" --seed "$SEED" --holdout-frac "$HOLDOUT" \
-      --save-every "$STEPS" --threads "$THREADS" --image-size "$IMAGE" --cpu \
-      --usage-decay "$USAGE_DECAY" > "$OUT/logs/train_$(name_of "$obj").log" 2>&1 \
-      || { stamp "$obj: training FAILED (see $OUT/logs/train_$(name_of "$obj").log)"; return 1; }
-  stamp "$obj: trained in $(( $(date +%s) - t1 ))s; eval"
-  $LAM eval-lam --checkpoint "$dir/checkpoint" --dataset "$DATASETS" --views "$VIEWS" --split heldout \
-      --output "$dir/eval" --mi-steps "$MI_STEPS" --seed "$SEED" > "$OUT/logs/eval_$(name_of "$obj").log" 2>&1 \
-      || { stamp "$obj: eval FAILED (see $OUT/logs/eval_$(name_of "$obj").log)"; return 1; }
-  stamp "$obj: done in $(( $(date +%s) - t1 ))s"
+  if [ ! -f "$dir/train_done" ]; then
+    stamp "$name: train $STEPS steps"
+    $LAM train-lam --dataset "$(datasets_of "$cond")" --views "$views" --objective "$obj" --frame-gap "$GAP" \
+        --output "$dir" --steps "$STEPS" --batch-size "$BATCH" --seed "$seed" --holdout-frac "$HOLDOUT" \
+        --save-every 100 --threads "$THREADS" --image-size "$IMAGE" --cpu --usage-decay "$USAGE_DECAY" \
+        --resume >> "$log.train.log" 2>&1 || { stamp "$name: training FAILED (see $log.train.log)"; return 1; }
+    echo "$(( $(date +%s) - t1 ))" > "$dir/train_done"
+  fi
+  local t2=$(date +%s)
+  if [ ! -f "$dir/eval/eval.json" ]; then
+    $LAM eval-lam --checkpoint "$dir/checkpoint" --dataset "$(datasets_of "$cond")" --views "$views" --split heldout \
+        --output "$dir/eval" --mi-steps "$MI_STEPS" --eval-seeds "$EVAL_SEEDS" >> "$log.eval.log" 2>&1 \
+        || { stamp "$name: eval FAILED (see $log.eval.log)"; return 1; }
+  fi
+  local t3=$(date +%s) ood
+  for ood in ood_cams ood_noise; do
+    [ -f "$dir/eval_$ood/eval.json" ] && continue
+    grep -qw "$seed" <<< "$OOD_SEEDS" || continue
+    $LAM eval-lam --checkpoint "$dir/checkpoint" --dataset "$(datasets_of "$ood")" --views "$views" --split all \
+        --output "$dir/eval_$ood" --mi-steps "$OOD_MI_STEPS" --eval-seeds "$EVAL_SEEDS" >> "$log.eval.log" 2>&1 \
+        || { stamp "$name: OOD eval $ood FAILED (see $log.eval.log)"; return 1; }
+  done
+  stamp "$name: done (train $(cat "$dir/train_done")s, eval $(( t3 - t2 ))s, OOD evals $(( $(date +%s) - t3 ))s)"
 }
-# The heaviest objective first, so the parallel runs end at about the same time.
-ORDER=$(for o in $OBJECTIVES; do echo "$o"; done | awk '{print (index($0,"+")>0 ? 0 : 1), $0}' | sort -s -k1,1 | cut -d' ' -f2)
-in_lanes run_model $ORDER
+CELLS=()
+# heaviest first (3 views, mvp+ac) so the lanes end at about the same time
+for views in $(tr ' ' '\n' <<< "$VIEWSETS" | awk -F, '{print NF, $0}' | sort -rn | cut -d' ' -f2); do
+  for obj in $(tr ' ' '\n' <<< "$OBJECTIVES" | awk '{print (index($0,"+")>0 ? 0 : 1), $0}' | sort -s -k1,1 | cut -d' ' -f2); do
+    for seed in $TRAIN_SEEDS; do for cond in $CONDITIONS; do CELLS+=("$cond:$views:$obj:$seed"); done; done
+  done
+done
+in_lanes cell "${CELLS[@]}"
 
-# ---- 4. table -----------------------------------------------------------------------------------
+# ---- 3. tables ------------------------------------------------------------------------------------
 T_ALL=$(( $(date +%s) - T0 ))
-"$PY" - "$OUT" "$T_REC" "$T_ALL" $OBJECTIVES <<'EOF'
-import json, sys
-from pathlib import Path
-out, t_rec, t_all, objectives = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-cols = [("KSG bits", "ksg_bits"), ("KSG shuf", "ksg_shuffled_bits"), ("BA bits", "ba_bits"),
-        ("BA shuf", "ba_shuffled_bits"), ("MINE bits", "mine_bits"), ("MINE shuf", "mine_shuffled_bits"),
-        ("probe NMSE", "probe_nmse"), ("view probe acc", "view_probe_acc"), ("chance", "view_probe_chance"),
-        ("additivity", "additivity_residual"), ("identity", "identity"), ("inverse", "inverse"),
-        ("r(|z|,|ds|)", "norm_state_r"), ("code usage", "codebook_usage"), ("code entropy", "code_entropy_bits")]
-rows, res = [], {"record_s": t_rec, "total_s": t_all, "models": {}}
-for obj in objectives:
-    rep = json.loads((out / obj.replace("+", "_") / "eval" / "eval.json").read_text())
-    s = dict(rep["summary"])
-    s["tuple_entropy_bits"] = rep["codebook"]["tuple_entropy_bits"]
-    s["unique_tuples"] = rep["codebook"]["unique_tuples"]
-    s["shuffled_nmse"] = sum(r["probe"]["shuffled_nmse"] for r in rep["per_view"].values()) / len(rep["per_view"])
-    s["per_view"] = {v: {"ksg_bits": r["ksg"]["mi_bits"], "ba_bits": r["barber_agakov"]["mi_bits"],
-                         "mine_bits": r["mine"]["mi_bits"], "probe_nmse": r["probe"]["nmse"],
-                         "probe_nmse_per_dim": r["probe"]["nmse_per_dim"]} for v, r in rep["per_view"].items()}
-    res["models"][obj] = s
-    rows.append(f"| {obj} | " + " | ".join(f"{s[k]:.3f}" if k in s else "-" for _, k in cols)
-                + f" | {s['unique_tuples']} |")
-    res["episodes"], res["transitions"], res["views"] = rep["episodes"], rep["transitions"], rep["views"]
-md = [f"Held-out: {res['episodes']} episodes, {res['transitions']} transitions per view, views {res['views']} "
-      f"(metrics averaged over views). Record {t_rec} s, total {t_all} s.", "",
-      "| model | " + " | ".join(c for c, _ in cols) + " | unique code tuples |",
-      "|---|" + "---|" * (len(cols) + 1)] + rows
-(out / "results.md").write_text("\n".join(md) + "\n")
-(out / "results.json").write_text(json.dumps(res, indent=2))
-print("\n".join(md))
-EOF
-stamp "all done: record ${T_REC}s, total ${T_ALL}s; table in $OUT/results.md"
+"$PY" benchmarks/lam_experiment_table.py "$OUT" --record-seconds "$T_REC" --total-seconds "$T_ALL"
+stamp "all done: record ${T_REC}s, total ${T_ALL}s; tables in $OUT/results.md"
