@@ -86,6 +86,36 @@ def evaluate(policy, tasks: list[str], episodes: int, seed: int, robot: str, ren
             "act_ms_p99": round(float(np.percentile(lat, 99)), 2)}
 
 
+def open_loop(policy, data: list[str], frames: int, seed: int = 0) -> dict:
+    """The runtime path on recorded frames: ``LeRobotPolicy.step``'s first action vs the
+    recorded label, per dimension (mean absolute error), beside always predicting zero
+    motion with the gripper's median; plus the share of recorded frames that are no-ops
+    (no arm motion, gripper unchanged)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    rng = np.random.default_rng(seed)
+    errors, zero_errors, noops, total = [], [], 0, 0
+    for root in data:
+        ds = LeRobotDataset(Path(root).name, root=root, video_backend="pyav")
+        actions = np.stack([np.asarray(a, np.float32) for a in ds.hf_dataset["action"]])
+        grip_prev = np.concatenate([[np.nan], actions[:-1, -1]])
+        noops += int(((np.abs(actions[:, :6]).max(1) < 1e-6) & (actions[:, -1] == grip_prev)).sum())
+        total += len(actions)
+        grip_median = float(np.median(actions[:, -1]))
+        for i in rng.choice(len(ds), size=min(frames, len(ds)), replace=False):
+            item = ds[int(i)]
+            images = {c: (item[f"observation.images.{c}"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                      for c in policy.cameras}
+            policy.reset()
+            pred = policy.step(images, item["task"], item["observation.state"].numpy())[0]
+            label = item["action"].numpy()
+            errors.append(np.abs(pred - label))
+            zero_errors.append(np.abs(np.r_[np.zeros(len(label) - 1), grip_median] - label))
+    policy.reset()
+    return {"frames": len(errors), "mae": np.mean(errors, 0).round(5).tolist(),
+            "mae_zero_motion": np.mean(zero_errors, 0).round(5).tolist(), "noop_fraction": round(noops / total, 3)}
+
+
 def markdown(results: dict) -> str:
     tasks = results["tasks"]
     lines = [
@@ -96,6 +126,8 @@ def markdown(results: dict) -> str:
         "|---|---|---|" + "---|" * (len(tasks) + 1) + "---|---|",
     ]
     for name, r in results["policies"].items():
+        if "eval" not in r:
+            continue
         tr, ev = r["train"], r["eval"]
         cells = []
         for t in tasks:
@@ -107,6 +139,13 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {tr.get('steps')} x {tr.get('batch_size')} | {tr.get('train_s')} ({tr.get('train_cpu_s', '-')}) | "
                      + " | ".join(cells) + f" | {100 * avg:.1f} ({100 * avg_g:.1f}) | {eval_s:.0f} | "
                      f"{ev['act_ms_p50']}/{ev['act_ms_p99']} |")
+    for name, ol in (results.get("open_loop") or {}).items():
+        lines += ["", f"Open loop, {name}: mean absolute error of the first predicted action on {ol['frames']} recorded frames "
+                  f"(no-op share of the recorded frames {100 * ol['noop_fraction']:.0f}%):", "",
+                  "| predictor | " + " | ".join(f"a{i}" for i in range(len(ol["mae"]))) + " |",
+                  "|---|" + "---|" * len(ol["mae"]),
+                  f"| {name} | " + " | ".join(f"{v:.4f}" for v in ol["mae"]) + " |",
+                  "| zero motion, median gripper | " + " | ".join(f"{v:.4f}" for v in ol["mae_zero_motion"]) + " |"]
     return "\n".join(lines) + "\n"
 
 
@@ -129,6 +168,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: shared machine)")
     parser.add_argument("--reuse", action="store_true", help="evaluate an already trained policy in --out/<policy> instead of training")
     parser.add_argument("--videos", action="store_true", help="write one rollout video per task")
+    parser.add_argument("--open-loop", type=int, default=0, metavar="N",
+                        help="also compare the runtime's predictions with the labels of N random recorded frames per dataset")
+    parser.add_argument("--no-eval", action="store_true", help="skip the closed-loop evaluation")
     parser.add_argument("--out", default="outputs/bench_lerobot", help="output folder")
     args = parser.parse_args(argv)
 
@@ -172,6 +214,12 @@ def main(argv=None) -> int:
             train["train_cpu_s"] = round(_cpu_seconds() - cpu0, 1)
             (ckpt / "train_summary.json").write_text(json.dumps(train, indent=1))
         policy = LeRobotPolicy.load(ckpt, robot=args.robot, action_dim=7, cameras=args.cameras.split(","))
+        if args.open_loop:
+            results.setdefault("open_loop", {})[name] = ol = open_loop(policy, data, args.open_loop)
+            print(f"  open loop {name}: {json.dumps(ol)}", flush=True)
+            (out / "results.json").write_text(json.dumps(results, indent=1))
+        if args.no_eval:
+            continue
         h, w = policy.image_size
         render = args.render_size or f"{w}x{h}"
         if isinstance(render, str) and "x" not in render:
