@@ -259,6 +259,11 @@ class NoiseProcess:
                        for i in range(noise.distractors)]
         self._geoms = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, distractor_name(i))
                        for i in range(noise.distractors)]
+        self._bodies = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, distractor_name(i))
+                        for i in range(noise.distractors)]
+        for cid in self.external.values():
+            if model.cam_bodyid[cid] != 0:
+                raise ValueError("camera motion needs the external cameras on the world body")
         self._seed = 0
         self._steps = 0
 
@@ -317,8 +322,6 @@ class NoiseProcess:
 
     def apply_scene(self, data, step: int) -> None:
         """Move cameras, lights and distractors to their pose at control step ``step``."""
-        import mujoco
-
         from sim.robot_mjcf import mat_to_quat
 
         i, n, model = self._index(step), self.noise, self.model
@@ -341,9 +344,30 @@ class NoiseProcess:
         for k, (path, yaw) in enumerate(self._dist):
             data.mocap_pos[self._mocap[k]] = path[i]
             data.mocap_quat[self._mocap[k]] = [math.cos(yaw[i] / 2), 0.0, 0.0, math.sin(yaw[i] / 2)]
-        # Positions of mocap bodies, cameras and lights follow from (unchanged) qpos: no physics effect.
-        mujoco.mj_kinematics(model, data)
-        mujoco.mj_camlight(model, data)
+        self._place_for_render(data)
+
+    def _place_for_render(self, data) -> None:
+        """Write the world poses the renderer reads for exactly what the noise moved: the distractor bodies
+        and geoms, the external cameras and the key light. Calling ``mj_kinematics`` instead would also
+        refresh every other body from ``qpos`` (after ``mj_step`` they lag one substep behind), so privileged
+        reads such as the expert's object poses would change in the last bits and trajectories would drift
+        apart from the noise-free run; this way the physics and every state read stay bit-identical."""
+        model = self.model
+        for k, mocap in enumerate(self._mocap):
+            body, geom = self._bodies[k], self._geoms[k]
+            pos, quat = data.mocap_pos[mocap].copy(), data.mocap_quat[mocap].copy()
+            rot = self._quat_mat(quat)
+            data.xpos[body], data.xquat[body], data.xmat[body] = pos, quat, rot.ravel()
+            data.geom_xpos[geom] = pos + rot @ model.geom_pos[geom]
+            data.geom_xmat[geom] = (rot @ self._quat_mat(model.geom_quat[geom])).ravel()
+        if self.noise.camera_motion > 0:
+            for cid in self.external.values():  # world-fixed cameras: world pose = model pose
+                data.cam_xpos[cid] = model.cam_pos[cid]
+                data.cam_xmat[cid] = self._quat_mat(model.cam_quat[cid]).ravel()
+        if self.noise.lighting > 0:  # world-fixed lights: direction = model direction, normalised
+            for lid in range(model.nlight):
+                if model.light_bodyid[lid] == 0:
+                    data.light_xdir[lid] = model.light_dir[lid] / np.linalg.norm(model.light_dir[lid])
 
     def apply_images(self, images: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
         n = self.noise

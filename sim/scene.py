@@ -207,12 +207,12 @@ def build_scene(robot_spec, objects: Sequence[tuple[str, str]] = (), distractors
         body = spec.worldbody.add_body(name=name, pos=[0.3, 0.0, OBJECT_KINDS[kind].z_rest])
         body.add_freejoint(name=name)
         OBJECT_KINDS[kind].build(body)
-    if distractors:
+    if robot_spec is not None:
+        _attach_robot(spec, robot_spec)
+    if distractors:  # last, so every other body and geom keeps its id (and the physics its summation order)
         from sim.noise import add_distractors
 
         add_distractors(spec, distractors)
-    if robot_spec is not None:
-        _attach_robot(spec, robot_spec)
     return spec
 
 

@@ -14,16 +14,18 @@ ALL_ON = "camera_motion=1,distractors=4,lighting=1,sensor_noise=1,occlusion=0.5"
 HOLD = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
 
 
-def _rollout(noise, seed=3, steps=6, cameras=("third_person", "side", "wrist"), randomize=True, actions=None):
+def _rollout(noise, seed=3, steps=6, cameras=("third_person", "side", "wrist"), randomize=True, expert=False):
+    """[(obs, info)] per step; info gets the privileged object poses of every step. ``expert``: the scripted
+    expert acts (it only reads privileged state, so the same seed gives the same actions if physics agree)."""
     env = sim.make_env("widowx", "stack_cube", cameras=cameras, image_size=SMALL, randomize_cameras=randomize,
                        noise=noise)
     try:
+        policy = sim.make_expert(env) if expert else None
         obs, info = env.reset(seed=seed)
-        out = [(obs, info)]
-        for k in range(steps):
-            action = HOLD if actions is None else actions[k]
-            obs, _, _, _, info = env.step(action)
-            out.append((obs, info))
+        out = [(obs, {**info, "object_poses": env.unwrapped.object_poses()})]
+        for _ in range(steps):
+            obs, _, _, _, info = env.step(policy.act(obs) if expert else HOLD)
+            out.append((obs, {**info, "object_poses": env.unwrapped.object_poses()}))
         return out
     finally:
         env.close()
@@ -66,13 +68,14 @@ def test_parse_and_round_trip():
 
 
 def test_noise_changes_images_but_never_the_physics():
-    # the expert's actions from a quiet run, replayed with every noise on
-    quiet = _rollout(None, steps=8)
-    noisy = _rollout(ALL_ON, steps=8)
+    # the scripted expert grasps and carries the cube, with and without every noise on
+    quiet = _rollout(None, steps=30, expert=True)
+    noisy = _rollout(ALL_ON, steps=30, expert=True)
+    assert any(info["grasp"] for _, info in quiet)  # the arm really grasped the cube
     for (q_obs, q_info), (n_obs, n_info) in zip(quiet, noisy):
         np.testing.assert_array_equal(q_obs["joint_pos"], n_obs["joint_pos"])
         np.testing.assert_array_equal(q_obs["ee_pose"], n_obs["ee_pose"])
-        for name in q_info["object_poses"] if "object_poses" in q_info else ():
+        for name in q_info["object_poses"]:
             np.testing.assert_array_equal(q_info["object_poses"][name], n_info["object_poses"][name])
         for key in ("success", "grasp", "moved_correct_object", "moved_wrong_object"):
             assert q_info[key] == n_info[key]
