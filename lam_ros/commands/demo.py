@@ -38,7 +38,7 @@ CHUNK_SIZE = 5  # SIMPLER finetuning window (FACTS section 8)
 STOP_AFTER_SUCCESS = 3  # labelled demos end 3 control steps after the task first succeeds
 EXECUTOR = {"ensemble_decay": 0.1, "replan_every": 1, "sticky_gripper": 0}
 DEFAULTS = {"play_episodes": 10, "labelled_episodes": 25, "image_size": 64, "lam_steps": 300,
-            "pretrain_steps": 300, "finetune_steps": 1500, "action_noise": 0.0}
+            "pretrain_steps": 300, "finetune_steps": 1500, "action_noise": 0.01}
 
 
 def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int, labelled_episodes: int,
