@@ -123,11 +123,16 @@ class PolicyNode(Node):
 
         if policy is None:
             if not checkpoint:
-                raise ValueError("parameter checkpoint is required (a VLA checkpoint directory)")
-            from lam_ros.policy import Policy  # torch: only when really loading
+                raise ValueError("parameter checkpoint is required (a VLA or LeRobot ACT / Diffusion checkpoint directory)")
+            from lam_ros.policy import load_policy  # torch: only when really loading
 
             self.get_logger().info(f"loading policy {checkpoint} on {device} ...")
-            policy = Policy.load(checkpoint, device=device, robot=robot)
+            policy = load_policy(checkpoint, device=device, robot=robot)
+            if getattr(policy, "needs_env_state", False):
+                raise ValueError(f"{checkpoint} is the simulator-only privileged-state baseline; it cannot drive a robot")
+            self.get_logger().info(
+                f"policy: cameras={policy.cameras} input {policy.image_size}px state={'yes' if policy.uses_state else 'no'} "
+                f"actions={policy.action_convention}")
         cams = csv_list(cameras) or list(policy.cameras)
         self.controller = PolicyController(
             policy, self.safety, cams, instruction, adapter=self.adapter, decode=msg_to_rgb,
