@@ -85,7 +85,8 @@ def test_package_xml_declares_ament_python_and_runtime_deps():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module.split(".")[0])
-    ros_pkgs = imported - {"lam_ros", "numpy", "time", "logging", "sys", "__future__"}
+    ours = {d.name for d in ROOT.iterdir() if (d / "__init__.py").is_file()}  # lam_ros, sim, models, training
+    ros_pkgs = imported - ours - {"numpy", "time", "logging", "sys", "__future__"}
     missing = sorted(ros_pkgs - deps)
     assert not missing, f"package.xml lacks <exec_depend> for {missing}"
 
