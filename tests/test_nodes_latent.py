@@ -1,4 +1,9 @@
-"""latent_action_node against the rclpy double: sync over cameras, frame gap, stamps, diagnostics."""
+"""latent_action_node against the rclpy double: sync over cameras, frame gap, stamps, diagnostics.
+
+Why the double: these tests feed hand-crafted stamps (jitter, drops, a clock that jumps) one
+message at a time and check each published latent action, which a real graph's wall-clock
+delivery cannot reproduce deterministically. The node on real rclpy + Fast DDS, as a separate
+process with a real LAM checkpoint, is covered by tests/test_ros_graph.py."""
 
 import numpy as np
 import pytest

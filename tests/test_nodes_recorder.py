@@ -1,4 +1,8 @@
-"""recorder_node against the rclpy double, with a fake LiveRecorder (same method names)."""
+"""recorder_node against the rclpy double, with a fake LiveRecorder (same method names).
+
+Why the double: the service/state-machine edge cases (start twice, stop without start, discard)
+are checked call by call without DDS timing. The real node, real services and a SIGKILL
+mid-episode over Fast DDS are in tests/test_ros_graph.py."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,8 @@
-"""sim_node against the rclpy double, alone and in a closed loop with policy_node."""
+"""sim_node against the rclpy double, alone and in a closed loop with policy_node.
+
+Why the double: a fake env and a manual clock make every tick's published images, state and
+stamps exact and checkable; the real sim_node + policy_node + latent_action_node processes
+over Fast DDS are in tests/test_ros_graph.py."""
 
 import numpy as np
 import pytest

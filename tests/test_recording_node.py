@@ -1,4 +1,7 @@
-"""recorder_node (rclpy double) driving the real LiveRecorder: topics in, a readable LeRobot dataset out."""
+"""recorder_node (rclpy double) driving the real LiveRecorder: topics in, a readable LeRobot dataset out.
+
+Why the double: exact, repeatable message timing for the sync checks; the same recording over
+real rclpy + Fast DDS between processes is in tests/test_ros_graph.py."""
 
 import numpy as np
 import pytest
