@@ -109,9 +109,7 @@ class ArmController:
 
     def gripper_state(self) -> float:
         """Finger opening normalised to 1 open .. 0 closed."""
-        g = self.spec.gripper
-        opening = float(self.data.qpos[self._finger_qadr[0]])
-        return float(np.clip((opening - g.finger_min) / (g.finger_max - g.finger_min), 0.0, 1.0))
+        return self.spec.gripper_opening(self.data.qpos[self._finger_qadr[0]])
 
     def target_pose(self) -> np.ndarray:
         return matrix_to_pose(self._target_pos, self._target_rot)

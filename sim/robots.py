@@ -66,6 +66,11 @@ class RobotSpec:
         """Per-finger opening (m), closed..open."""
         return float(self.gripper.finger_min), float(self.gripper.finger_max)
 
+    def gripper_opening(self, finger_position: float) -> float:
+        """A finger joint position (m) -> the gripper opening of ``observation.state``: 1 open .. 0 closed."""
+        lo, hi = self.finger_range
+        return float(np.clip((float(finger_position) - lo) / (hi - lo), 0.0, 1.0))
+
 
 _WIDOWX = RobotSpec(
     name="widowx",

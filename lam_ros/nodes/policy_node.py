@@ -98,6 +98,7 @@ class PolicyNode(Node):
         if not ee_pose_topic and robot != "widowx":
             raise ValueError(f"parameter ee_pose_topic is empty: FK from joint states exists for the WidowX only, not {robot!r}")
         self.arm_joints = list(get_robot(robot).arm_joints)
+        self.robot_spec = get_robot(robot)
         self.state_topics = {"ee_pose": ee_pose_topic, "joint_states": js_topic, "ee_pose_type": ee_pose_type}
 
         if adapter is None and publish_driver:
@@ -185,7 +186,8 @@ class PolicyNode(Node):
         self.controller.on_state(pose6, stamp)
 
     def _on_joints(self, msg):
-        """The arm's joints seed the WidowX IK (and give the EE pose by FK when ee_pose_topic is empty)."""
+        """The arm's joints seed the WidowX IK (and give the EE pose by FK when ee_pose_topic is empty);
+        a finger joint, when present, gives the measured gripper opening of the policy's state."""
         index = {n: i for i, n in enumerate(msg.name)}
         missing = [n for n in self.arm_joints if n not in index]
         if missing or len(msg.position) < len(msg.name):
@@ -194,6 +196,9 @@ class PolicyNode(Node):
                 self.get_logger().warning(f"policy: joint state without the arm's joints {missing} ignored")
             return
         q = np.array([float(msg.position[index[n]]) for n in self.arm_joints])
+        finger = self.robot_spec.finger_joints[0]
+        if finger in index:  # the measured opening is the state's gripper value (else: the last command)
+            self.controller.gripper = self.robot_spec.gripper_opening(msg.position[index[finger]])
         if self._fk_state:
             self.controller.on_state(self._fk(q), stamp_to_sec(msg.header.stamp), q)
         else:
