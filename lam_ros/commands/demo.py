@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     table = eval_dir / "results.md"
     if table.exists():
-        print("\nClosed-loop results (policy = latent-pretrained + LoRA finetuned; scratch = same finetuning, no stage 1):\n")
+        print("\nClosed-loop results (policy = MVP-LAM latent-pretrained, then finetuned; scratch = the same finetuning without stage 1):\n")
         print(table.read_text())
     print(f"demo: finished in {total:.0f} s (stages: {timings}); everything is under {out}")
     return 0
