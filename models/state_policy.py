@@ -84,8 +84,7 @@ class StateMLP(nn.Module):
 class StatePolicy(ChunkExecutor):
     """The runtime side: ``act(images, instruction, state, env_state=...)`` like every policy."""
 
-    cameras: list[str] = []
-    image_size = None
+    image_size = None  # no cameras
     uses_state = True
     needs_env_state = True  # the simulator's object poses, passed as act(..., env_state=...)
 
@@ -97,6 +96,7 @@ class StatePolicy(ChunkExecutor):
         low, high = self.normalizer.bounds()
         self._init_executor(cfg.chunk_size, cfg.action_dim, low, high, **executor_kwargs)
 
+    cameras = property(lambda self: [])
     robot = property(lambda self: self.config.robot)
     action_dim = property(lambda self: self.config.action_dim)
     chunk_size = property(lambda self: self.config.chunk_size)
