@@ -17,7 +17,7 @@ import torch
 from lam_ros.action_convention import check_same_convention, dataset_convention
 from models.state_policy import StateMLP, StatePolicy, StatePolicyConfig
 from models.vla.normalization import ActionNormalizer, StateNormalizer
-from training.vla_data import noop_frames, open_lerobot
+from training.vla_data import chunk_indices, episode_ends, noop_frames, open_lerobot
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,10 @@ def load_tables(roots: list[str | Path]) -> dict:
 
 
 def chunk_targets(actions: np.ndarray, episode: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, chunk, D) targets t..t+chunk-1 clamped to the episode end, and the (N, chunk) mask of real steps."""
-    n = len(actions)
-    ends = np.empty(n, dtype=np.int64)
-    for e in np.unique(episode):
-        rows = np.flatnonzero(episode == e)
-        ends[rows] = rows[-1] + 1
-    idx = np.arange(n)[:, None] + np.arange(chunk)[None]
-    mask = idx < ends[:, None]
-    return actions[np.minimum(idx, ends[:, None] - 1)], mask.astype(np.float32)
+    """(N, chunk, D) targets t..t+chunk-1 clamped to the episode end, and the (N, chunk) mask of real
+    steps: the same chunks VLA finetuning trains on (``training.vla_data.chunk_indices``)."""
+    idx, mask = chunk_indices(np.arange(len(actions)), episode_ends(episode), chunk)
+    return actions[idx], mask.astype(np.float32)
 
 
 def train_state_policy(datasets: list[str | Path], out_dir: str | Path, *, chunk_size: int = 5, steps: int = 3000,

@@ -48,13 +48,28 @@ class EpisodeData:
 
     def episode_end(self) -> np.ndarray:
         """(N,) index one past the last frame of each frame's episode."""
-        ends = np.empty(len(self), dtype=np.int64)
-        boundaries = np.flatnonzero(np.diff(self.episode)) + 1
-        starts = np.concatenate([[0], boundaries])
-        stops = np.concatenate([boundaries, [len(self)]])
-        for s, e in zip(starts, stops):
-            ends[s:e] = e
-        return ends
+        return episode_ends(self.episode)
+
+
+def episode_ends(episode: np.ndarray) -> np.ndarray:
+    """(N,) index one past the last frame of each frame's episode (episodes stored contiguously)."""
+    episode = np.asarray(episode)
+    ends = np.empty(len(episode), dtype=np.int64)
+    boundaries = np.flatnonzero(np.diff(episode)) + 1
+    starts = np.concatenate([[0], boundaries])
+    stops = np.concatenate([boundaries, [len(episode)]])
+    for s, e in zip(starts, stops):
+        ends[s:e] = e
+    return ends
+
+
+def chunk_indices(start, end, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices of the action chunk starting at ``start`` (scalar or (N,)), clamped to the
+    episode's last frame (``end`` is one past it), and the mask of steps inside the episode."""
+    start, end = np.asarray(start)[..., None], np.asarray(end)[..., None]
+    idx = start + np.arange(chunk)
+    mask = idx < end
+    return np.minimum(idx, end - 1), mask
 
 
 def open_lerobot(root: str | Path):
@@ -271,9 +286,7 @@ class VLAFrames(torch.utils.data.Dataset):
             "instruction": self.data.tasks[i],
         }
         if self.normed is not None:
-            idx = np.arange(i, i + self.chunk_size)
-            mask = idx < self.ends[i]
-            idx = np.minimum(idx, self.ends[i] - 1)
+            idx, mask = chunk_indices(i, self.ends[i], self.chunk_size)
             item["actions"] = torch.from_numpy(self.normed[idx])
             item["action_mask"] = torch.from_numpy(mask.astype(np.float32))
         if self.codes is not None:
