@@ -54,16 +54,16 @@ def _cpu_seconds() -> float:
 
 def evaluate(policy, tasks: list[str], episodes: int, seed: int, robot: str, render_size, video_dir: Path | None) -> dict:
     import sim
-    from training.eval_sim import METRICS, rollout, write_video
+    from training.eval_sim import METRICS, policy_act, rollout, write_video
 
     per_task, latencies = {}, []
     for task in tasks:
         env = sim.make_env(robot=robot, task=task, cameras=tuple(policy.cameras), image_size=render_size)
-        instruction = env.unwrapped.instruction
+        policy_step = policy_act(env, policy, env.unwrapped.instruction)  # what eval-sim feeds a policy
 
-        def act(obs, env=env, instruction=instruction):
+        def act(obs, policy_step=policy_step):
             t = time.perf_counter()
-            action = policy.act(obs["images"], instruction, env.unwrapped.state_vector(obs))
+            action = policy_step(obs)
             latencies.append(time.perf_counter() - t)
             return action
 
@@ -93,13 +93,15 @@ def open_loop(policy, data: list[str], frames: int, seed: int = 0) -> dict:
     (no arm motion, gripper unchanged)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+    from training.vla_data import noop_frames
+
     rng = np.random.default_rng(seed)
     errors, zero_errors, noops, total = [], [], 0, 0
     for root in data:
         ds = LeRobotDataset(Path(root).name, root=root, video_backend="pyav")
         actions = np.stack([np.asarray(a, np.float32) for a in ds.hf_dataset["action"]])
-        grip_prev = np.concatenate([[np.nan], actions[:-1, -1]])
-        noops += int(((np.abs(actions[:, :6]).max(1) < 1e-6) & (actions[:, -1] == grip_prev)).sum())
+        episodes = np.asarray([int(e) for e in ds.hf_dataset["episode_index"]])
+        noops += int(noop_frames(actions, episodes).sum())
         total += len(actions)
         grip_median = float(np.median(actions[:, -1]))
         for i in rng.choice(len(ds), size=min(frames, len(ds)), replace=False):
