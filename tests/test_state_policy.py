@@ -11,11 +11,13 @@ import pytest
 
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory):
-    from lam_ros.recording.sim import record_sim
+    from lam_ros.cli import main
 
+    # Through the console command users run: a flag parsed but not passed on went unnoticed once.
     root = tmp_path_factory.mktemp("ladder") / "carrot"
-    record_sim(root, task="carrot_on_plate", episodes=2, cameras=("third_person",), image_size=(64, 64), seed=11,
-               only_success=True, stop_after_success=2, action_noise=0.005, progress=False)
+    assert main(["record-sim", "--task", "carrot_on_plate", "--episodes", "2", "--cameras", "third_person",
+                 "--image-size", "64x64", "--seed", "11", "--only-success", "--stop-after-success", "2",
+                 "--action-noise", "0.005", "--output", str(root)]) == 0
     return root
 
 

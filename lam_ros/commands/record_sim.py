@@ -60,6 +60,7 @@ def run(args) -> int:
                         image_size=args.image_size, randomize_cameras=args.randomize_cameras, seed=args.seed,
                         max_steps=args.max_steps, only_success=args.only_success, resume=args.resume,
                         vcodec=args.vcodec, stop_after_success=args.stop_after_success, noise=noise,
+                        action_noise=args.action_noise,
                         camera_ranges=ood_ranges() if args.camera_ood else None)
     d = report.to_dict()
     print(f"wrote {d['episodes']} episode(s), {d['frames']} frames to {args.output}; "
