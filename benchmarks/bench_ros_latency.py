@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +33,46 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 
+def witness(out: str, cams: list[str], transport: str) -> int:
+    """An independent, idle subscriber process (no model, nothing else to do): which frames reach
+    *a* subscriber at all. Records every stamp received per camera and DDS's message-lost count,
+    written to ``out`` as JSON at SIGINT/SIGTERM."""
+    import rclpy
+    from rclpy.event_handler import SubscriptionEventCallbacks
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage, Image
+
+    rclpy.init()
+    node = rclpy.create_node("bench_witness")
+    msg_type = CompressedImage if transport == "compressed" else Image
+    topic = "/image_raw/compressed" if transport == "compressed" else "/image_raw"
+    stamps = {c: [] for c in cams}
+    lost = {c: 0 for c in cams}
+
+    def on_lost(c):
+        def cb(info):
+            lost[c] += int(info.total_count_change)
+        return cb
+
+    for c in cams:
+        node.create_subscription(
+            msg_type, c + topic, lambda m, c=c: stamps[c].append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec),
+            qos_profile_sensor_data, event_callbacks=SubscriptionEventCallbacks(message_lost=on_lost(c)))
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        Path(out).write_text(json.dumps({"stamps": stamps, "lost_dds": lost}))
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
 def main(argv=None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--witness":
+        return witness(sys.argv[2], sys.argv[3].split(","), sys.argv[4])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--transport", choices=("raw", "compressed"), default="raw")
     ap.add_argument("--cameras", type=int, default=3)
@@ -78,6 +119,10 @@ def main(argv=None) -> int:
         dry_run="true", publish_driver="false", ee_pose_topic="ee_pose", joint_states_topic="joint_states",
         ee_pose_type="PoseStamped")
     node = NodeProc("policy_node", params, domain, work, extra_env={"FASTDDS_BUILTIN_TRANSPORTS": args.dds})
+    witness_out = work / "witness.json"
+    wit = subprocess.Popen(
+        [sys.executable, __file__, "--witness", str(witness_out), ",".join(cams), args.transport],
+        env=dict(os.environ, ROS_DOMAIN_ID=str(domain), OMP_NUM_THREADS="1"), cwd=REPO)
     probe = Probe(domain, "bench_cameras")
     msg_type = CompressedImage if args.transport == "compressed" else Image
     topic = "/image_raw/compressed" if args.transport == "compressed" else "/image_raw"
@@ -89,9 +134,12 @@ def main(argv=None) -> int:
     frames = [rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8) for _ in range(4)]
     jpegs = [cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for f in frames]
     published = {c: 0 for c in cams}
+    sent_stamps: dict[str, list[int]] = {c: [] for c in cams}
+    publish_s: list[float] = []
     k = [0]
 
     def publish_all():
+        t0 = time.perf_counter()
         t = probe.now()
         i = k[0] % len(frames)
         for c, pub in pubs.items():
@@ -104,10 +152,12 @@ def main(argv=None) -> int:
                 m = fill_image(Image(), frames[i], t, c)
             pub.publish(m)
             published[c] += 1
+            sent_stamps[c].append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)
         pose_pub.publish(fill_pose_stamped(PoseStamped(), [0.3, 0.0, 0.2, 0.0, 1.2, 0.0], t))
         js_pub.publish(fill_joint_state(JointState(), ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle",
                                                        "wrist_rotate", "gripper"], np.zeros(7), t))
         k[0] += 1
+        publish_s.append(time.perf_counter() - t0)
 
     def run(seconds):
         period = 1.0 / args.camera_hz
@@ -118,27 +168,46 @@ def main(argv=None) -> int:
             nxt += period
             probe.spin(max(0.0, nxt - time.monotonic()))
 
-    def received():
+    def received(prefix="frames_received."):
         for _, m in reversed(diag):
             for st in m.status:
                 vals = {kv.key: kv.value for kv in st.values}
                 if any(key.startswith("frames_received.") for key in vals):
-                    return {c: int(vals.get(f"frames_received.{c}", 0)) for c in cams}
+                    return {c: int(vals.get(f"{prefix}{c}", 0)) for c in cams}
         return None
+
+    def max_tick_ms(t_from, t_to):
+        out = []
+        for t, m in diag:
+            if t_from <= t <= t_to:
+                for st in m.status:
+                    out += [float(kv.value) for kv in st.values if kv.key == "max_tick_ms"]
+        return max(out) if out else None
 
     try:
         wait_for(lambda: (run(0.2), lat)[1], 300, None, "policy_node's first command", [node])
         run(2.0)  # warm-up
         probe.spin(2.5)  # quiet: the next diagnostics count every frame received so far
-        lat0, pub0, rec0 = len(lat), dict(published), received()
+        lat0, pub0, rec0, dds0 = len(lat), dict(published), received(), received("frames_lost_dds.")
+        win0 = {c: len(v) for c, v in sent_stamps.items()}
+        pubt0 = len(publish_s)
         t0 = time.monotonic()
         run(args.seconds)
         elapsed = time.monotonic() - t0
+        t1 = time.monotonic()
         probe.spin(2.5)  # let the last diagnostics arrive
-        rec1 = received()
+        rec1, dds1 = received(), received("frames_lost_dds.")
+        tick_ms = max_tick_ms(t0 + 1.0, t1 + 1.0)
     finally:
         node.stop()
+        wit.send_signal(signal.SIGINT)
+        wit.wait(20)
         probe.close()
+    window_stamps = {c: set(sent_stamps[c][win0[c]:]) for c in cams}
+    wit_data = json.loads(witness_out.read_text()) if witness_out.exists() else None
+    witness_lost = ({c: len(window_stamps[c] - set(wit_data["stamps"][c])) for c in cams}
+                    if wit_data is not None else None)
+    pub_ms = np.array(publish_s[pubt0:]) * 1e3
     window = np.array([m.data for _, m in lat[lat0:]], dtype=np.float64)
     pub_n = {c: published[c] - pub0[c] for c in cams}
     # frames of the window (quiet before and after it, so the once-a-second counts are complete)
@@ -153,6 +222,15 @@ def main(argv=None) -> int:
         "camera_published_hz": round(sum(pub_n.values()) / len(cams) / elapsed, 2),
         "frames_published": sum(pub_n.values()), "frames_lost": None if lost is None else sum(lost.values()),
         "lost_per_camera": lost,
+        # the same window, seen by an idle second subscriber process (no model): lost before any node
+        "witness_frames_lost": None if witness_lost is None else sum(witness_lost.values()),
+        "witness_lost_per_camera": witness_lost,
+        # samples DDS itself reports lost at policy_node (gaps, incomplete fragments); the rest of
+        # "frames_lost" arrived and was overwritten in the KEEP_LAST reader history before it was taken
+        "policy_node_dds_lost": None if not (dds0 and dds1) else sum(dds1[c] - dds0[c] for c in cams),
+        "policy_node_max_tick_ms": tick_ms,
+        "publish_ms_p50": round(float(np.percentile(pub_ms, 50)), 2) if pub_ms.size else None,
+        "publish_ms_max": round(float(pub_ms.max()), 2) if pub_ms.size else None,
     }
     print(json.dumps(result, indent=1))
     if args.out:

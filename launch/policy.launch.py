@@ -39,6 +39,7 @@ ARGS = {
     "publish_driver": ("true", "also publish the driver's own message (needs piper_msgs / interbotix_xs_msgs)"),
     "with_latent_actions": ("false", "also start latent_action_node on the same cameras"),
     "lam_checkpoint": ("", "latent action model checkpoint (with_latent_actions:=true)"),
+    "use_sim_time": ("false", "true: the nodes' clock is /clock (a simulator's time; stamps must be sim time too)"),
 }
 STRING_PARAMS = {"robot", "checkpoint", "cameras", "camera_topics", "image_transport", "camera_qos", "device",
                  "instruction", "workspace_min", "workspace_max", "ee_pose_topic", "ee_pose_type", "joint_states_topic",
@@ -73,6 +74,7 @@ def generate_launch_description():
             "image_transport": ParameterValue(LaunchConfiguration("image_transport"), value_type=str),
             "camera_qos": ParameterValue(LaunchConfiguration("camera_qos"), value_type=str),
             "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
+            "use_sim_time": LaunchConfiguration("use_sim_time"),
         }],
     )
     return LaunchDescription(declared + [policy, latent])

@@ -124,10 +124,14 @@ def test_closed_loop_sends_commands_latent_actions_and_reports_episodes(loop):
     assert sent / (sent + blocked) >= 0.95, f"only {sent} of {sent + blocked} control ticks sent a command"
     # latent actions at the camera rate (30 Hz: each new synchronised set pairs with the one 0.6 s before)
     assert 15.0 <= lat_rate <= 36.0, f"latent actions at {lat_rate:.1f} Hz"
-    # ... carrying the stamp of a real camera frame set
+    # ... carrying the stamp of a real camera frame set. The probe's own BEST_EFFORT image
+    # subscription may miss a frame on a loaded machine (one missed frame failed a single-latent
+    # check once at load ~5): most latent actions, not necessarily the last, carry a stamp it saw.
+    probe.spin(0.5)
     image_stamps = {round(stamp_to_sec(m.header.stamp), 6) for _, m in rec["images"]}
-    _, stamp = multiarray_to_numpy(rec["latent"][-1][1], np.int64)
-    assert round(stamp, 6) in image_stamps
+    latent_stamps = [round(multiarray_to_numpy(m, np.int64)[1], 6) for _, m in rec["latent"][lat0:]]
+    seen = sum(s in image_stamps for s in latent_stamps)
+    assert latent_stamps and seen >= 0.8 * len(latent_stamps), f"{seen} of {len(latent_stamps)} latent stamps are frame stamps"
     # the episode outcome is reported (10-step episodes at 5 Hz)
     wait_for(lambda: rec["outcome"], 10, probe.spin, "an episode outcome")
     outcome = json.loads(rec["outcome"][-1][1].data)

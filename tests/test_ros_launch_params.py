@@ -87,10 +87,11 @@ _DECLARED = {}
 
 
 def declared_parameters(executable, context):
-    """name -> rclpy Parameter.Type the node declares (read from a node started with defaults)."""
+    """name -> rclpy Parameter.Type the node declares (read from a node started with defaults);
+    includes ``use_sim_time`` (BOOL), which rclpy declares on every node (policy.launch.py passes it)."""
     if executable not in _DECLARED:
         node = _start(executable, context, [])
-        _DECLARED[executable] = {name: p.type_ for name, p in node._parameters.items() if name != "use_sim_time"}
+        _DECLARED[executable] = {name: p.type_ for name, p in node._parameters.items()}
         node.destroy_node()
     return _DECLARED[executable]
 

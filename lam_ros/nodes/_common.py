@@ -91,23 +91,46 @@ def incompatible_qos_warning(node, topic: str, qos_name: str):
     return on_incompatible
 
 
-def qos_event_callbacks(node, topic: str, qos_name: str):
+def qos_event_callbacks(node, topic: str, qos_name: str, on_lost=None):
+    """Event callbacks of a camera subscription: the incompatible-QoS warning and, with
+    ``on_lost(total_count_change)``, DDS's message-lost event (samples the reader never got:
+    sequence-number gaps, incomplete fragmented samples; not samples it got and then replaced
+    in its KEEP_LAST history)."""
     from rclpy.event_handler import SubscriptionEventCallbacks
 
-    return SubscriptionEventCallbacks(incompatible_qos=incompatible_qos_warning(node, topic, qos_name))
+    kw = {}
+    if on_lost is not None:
+        kw["message_lost"] = lambda info: on_lost(int(getattr(info, "total_count_change", 1)))
+    return SubscriptionEventCallbacks(incompatible_qos=incompatible_qos_warning(node, topic, qos_name), **kw)
 
 
-def subscribe_cameras(node, cameras: list[str], params: dict, callback) -> dict[str, str]:
+def subscribe_cameras(node, cameras: list[str], params: dict, callback, callback_group=None,
+                      on_lost=None) -> dict[str, str]:
     """One image subscription per camera calling ``callback(camera, msg)``; returns camera -> topic.
 
     Each subscription warns (once per incompatible publisher) when a camera publisher's QoS
-    cannot match it, instead of waiting silently."""
+    cannot match it, instead of waiting silently; ``on_lost(camera, n)`` (optional) counts the
+    frames DDS reports lost. ``callback_group``: see :func:`camera_callback_group`."""
     img_type, img_qos = image_msg_type(params["transport"]), camera_qos(params["qos"])
     topics = dict(zip(cameras, camera_topics(cameras, params["topics"], params["transport"])))
     for cam, topic in topics.items():
+        lost = None if on_lost is None else (lambda n, c=cam: on_lost(c, n))
         node.create_subscription(img_type, topic, lambda m, c=cam: callback(c, m), img_qos,
-                                 event_callbacks=qos_event_callbacks(node, topic, params["qos"]))
+                                 event_callbacks=qos_event_callbacks(node, topic, params["qos"], lost),
+                                 callback_group=callback_group)
     return topics
+
+
+def camera_callback_group():
+    """A callback group of its own for camera subscriptions, so that a node spun by a
+    ``MultiThreadedExecutor`` (``run_node`` with ``node.spin_threads > 1``) takes camera
+    frames while its control tick (model inference) runs in the default group. ``None`` where
+    rclpy has no callback groups (the rclpy test double: everything then runs in one group)."""
+    try:
+        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+    except ImportError:
+        return None
+    return MutuallyExclusiveCallbackGroup()
 
 
 def now_s(node) -> float:
@@ -117,7 +140,9 @@ def now_s(node) -> float:
 def run_node(make_node, args=None) -> int:
     """rclpy.init -> spin -> clean shutdown; a bad parameter prints one line and exits 2.
 
-    SIGINT and SIGTERM (rclpy's signal handlers shut the context down, so ``spin``
+    A node with ``spin_threads > 1`` (policy_node: cameras in their own callback group) is
+    spun by a ``MultiThreadedExecutor`` with that many threads, others by rclpy's default
+    single-threaded executor. SIGINT and SIGTERM (rclpy's signal handlers shut the context down, so ``spin``
     raises ``ExternalShutdownException``, or ``KeyboardInterrupt`` without them)
     end the node normally: ``destroy_node`` runs (the recorder saves its open
     episode there) and the process exits 0 without a traceback."""
@@ -125,15 +150,20 @@ def run_node(make_node, args=None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rclpy.init(args=args)
-    node = None
+    node = executor = None
     try:
         try:
             node = make_node()
         except (ValueError, ImportError, FileNotFoundError) as exc:
             print(f"[lam_ros] cannot start: {exc}", file=sys.stderr)
             return 2
+        threads = int(getattr(node, "spin_threads", 1) or 1)
+        if threads > 1:
+            from rclpy.executors import MultiThreadedExecutor
+
+            executor = MultiThreadedExecutor(num_threads=threads)
         try:
-            rclpy.spin(node)
+            rclpy.spin(node, executor)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         except Exception:
@@ -142,6 +172,11 @@ def run_node(make_node, args=None) -> int:
             if rclpy.ok():
                 raise
     finally:
+        if executor is not None:
+            try:  # let a callback still running in a worker thread finish before the node goes
+                executor.shutdown(timeout_sec=10.0)
+            except KeyboardInterrupt:
+                pass
         if node is not None:
             try:
                 node.destroy_node()

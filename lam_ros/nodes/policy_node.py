@@ -24,6 +24,10 @@ Runtime parameters: ``ros2 param set /policy_node dry_run false``; ``instruction
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from geometry_msgs.msg import Pose, PoseStamped
@@ -35,7 +39,7 @@ from std_srvs.srv import Trigger
 
 from lam_ros.adapters import ROBOTS, MissingVendorPackage, make_adapter
 from lam_ros.nodes._common import (
-    csv_list, declare, declare_camera_params, float_list, now_s, run_node, subscribe_cameras,
+    camera_callback_group, csv_list, declare, declare_camera_params, float_list, now_s, run_node, subscribe_cameras,
 )
 from lam_ros.pipeline import PolicyController
 from lam_ros.recording.images import msg_to_rgb
@@ -44,6 +48,9 @@ from lam_ros.safety import SafetyConfig, SafetyLayer
 from sim.robots import get_robot
 
 EE_POSE_TYPES = ("PoseStamped", "Pose")
+#: Camera frames kept per camera between two control ticks (newest last). Only the newest
+#: usable one is used; a few more keep a burst of future-stamped frames from hiding a good one.
+INBOX_DEPTH = 8
 
 
 def resolve_state_topics(robot: str, robot_name: str, ee_pose_topic: str, js_topic: str, ee_pose_type: str):
@@ -140,7 +147,22 @@ class PolicyNode(Node):
             clock=lambda: now_s(self), logger=self.get_logger(),
         )
 
-        self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image)
+        # Threading: camera frames arrive in a callback group of their own; with run_node's
+        # MultiThreadedExecutor they are taken while the control tick (decode + inference) runs in
+        # the node's default group with every other callback (state, e-stop, instruction, services,
+        # parameters), so those never run concurrently with the tick. Camera callbacks touch only
+        # this inbox and the counters, under _lock; the tick moves the inbox into the (plain,
+        # single-threaded) PolicyController first. A blocking tick therefore no longer leaves the
+        # frames in DDS's KEEP_LAST reader history, where newer ones overwrite them.
+        self._lock = threading.Lock()
+        self._tick_lock = threading.Lock()  # held while a tick runs: destroy_node waits for it
+        self._inbox: dict[str, deque] = {c: deque(maxlen=INBOX_DEPTH) for c in cams}
+        self.frames_received: dict[str, int] = {c: 0 for c in cams}
+        self.frames_lost_dds: dict[str, int] = {c: 0 for c in cams}  # DDS message-lost events per camera
+        camera_group = camera_callback_group()
+        self.spin_threads = 1 if camera_group is None else 2
+        self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image, callback_group=camera_group,
+                                               on_lost=self._on_lost)
         if ee_pose_topic:
             pose_type = PoseStamped if ee_pose_type == "PoseStamped" else Pose
             self.create_subscription(pose_type, ee_pose_topic, self._on_pose, 10)
@@ -156,12 +178,12 @@ class PolicyNode(Node):
         self.pub_dry = self.create_publisher(PoseStamped, "~/dry_run_command", 10)
         # seconds from the oldest camera frame a computed command used to its publication (benchmarks)
         self.pub_latency = self.create_publisher(Float32, "~/camera_to_command", 10)
-        self.frames_received: dict[str, int] = {}
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.timer = self.create_timer(1.0 / control_hz, self._on_timer)
         self._diag_every = max(1, int(round(control_hz)))
         self.last_result = None
+        self._tick_max_s = 0.0  # longest control tick (decode + policy + safety) since the last diagnostics
         self.get_logger().info(
             f"policy_node: robot={robot} cameras={self.camera_topics} control_hz={control_hz} "
             f"dry_run={dry_run} stale_after_s={stale} state={self.state_topics} driver={list(self._driver_pubs)}"
@@ -169,8 +191,26 @@ class PolicyNode(Node):
 
     # -- callbacks ---------------------------------------------------------------
     def _on_image(self, camera, msg):
-        self.frames_received[camera] = self.frames_received.get(camera, 0) + 1
-        self.controller.on_image(camera, stamp_to_sec(msg.header.stamp), msg)
+        """Camera callback group: store the frame (decoded only at the control rate, in the tick)."""
+        stamp = stamp_to_sec(msg.header.stamp)
+        with self._lock:
+            self._inbox[camera].append((stamp, msg))
+            self.frames_received[camera] += 1
+
+    def _on_lost(self, camera, n):
+        with self._lock:
+            self.frames_lost_dds[camera] += n
+
+    def _take_frames(self):
+        """Hand the frames received since the last tick to the controller, in arrival order
+        (its rules - future stamps refused, latest arrival wins - see every one of them)."""
+        with self._lock:
+            pending = [(c, list(q)) for c, q in self._inbox.items() if q]
+            for q in self._inbox.values():
+                q.clear()
+        for camera, frames in pending:
+            for stamp, msg in frames:
+                self.controller.on_image(camera, stamp, msg)
 
     def _on_pose(self, msg):
         if isinstance(msg, Pose):  # piper_ros' end_pose has no header: it is as old as its arrival
@@ -225,7 +265,14 @@ class PolicyNode(Node):
         return SetParametersResult(successful=True)
 
     def _on_timer(self):
+        with self._tick_lock:
+            self._tick()
+
+    def _tick(self):
+        t_tick = time.perf_counter()
+        self._take_frames()
         result = self.controller.tick()
+        self._tick_max_s = max(self._tick_max_s, time.perf_counter() - t_tick)
         self.last_result = result
         cmd = result.decision.command
         t = now_s(self)
@@ -247,13 +294,27 @@ class PolicyNode(Node):
         status.hardware_id = "lam_ros"
         status.level = DiagnosticStatus.OK if result.sent else DiagnosticStatus.WARN
         status.message = "sending" if result.sent else result.decision.reason
+        with self._lock:
+            received, lost = dict(self.frames_received), dict(self.frames_lost_dds)
         values = {**{k: str(v) for k, v in self.safety.counts.items()}, "inference_ms": f"{result.inference_s * 1e3:.1f}",
-                  **{f"frames_received.{c}": str(n) for c, n in self.frames_received.items()}}
+                  "max_tick_ms": f"{self._tick_max_s * 1e3:.1f}",
+                  **{f"frames_received.{c}": str(n) for c, n in received.items()},
+                  **{f"frames_lost_dds.{c}": str(n) for c, n in lost.items()}}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         arr = DiagnosticArray()
         fill_header(arr.header, t)
         arr.status = [status]
         self.pub_diag.publish(arr)
+        self._tick_max_s = 0.0
+
+    def destroy_node(self):
+        """Wait (bounded) for a control tick still running in an executor thread, then destroy."""
+        got = self._tick_lock.acquire(timeout=10.0)
+        try:
+            return super().destroy_node()
+        finally:
+            if got:
+                self._tick_lock.release()
 
 
 def main(args=None) -> int:
