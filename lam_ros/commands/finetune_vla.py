@@ -1,7 +1,7 @@
 """Stage 2 of the VLA: LoRA (peft) on the backbone plus the action-chunk decoder,
 trained with L1 on normalised 7-D end-effector actions of action-labelled LeRobot
 episodes. `--init` is a `lam-ros pretrain-vla` checkpoint (latent-pretrained
-policy) or a bare backbone ('tiny' or a hub id: the from-scratch baseline).
+policy) or a bare backbone ('tiny', 'tiny-effnet' or a hub id: the from-scratch baseline).
 
 Action normalisation statistics (1st..99th percentile) come from these episodes
 and are saved with the checkpoint, which `lam_ros.policy.Policy.load` reads.
@@ -18,7 +18,10 @@ from lam_ros.commands.pretrain_vla import add_training_args, split_cameras, trai
 def configure(parser) -> None:
     parser.add_argument("--dataset", nargs="+", required=True, help="local LeRobot dataset directories with an 'action' feature")
     parser.add_argument("--out", required=True, help="output checkpoint directory")
-    parser.add_argument("--init", default="tiny", help="stage-1 checkpoint, or a backbone ('tiny' / hub id / path) for the from-scratch baseline")
+    parser.add_argument("--init", default="tiny",
+                        help="stage-1 checkpoint, or a backbone for the from-scratch baseline: 'tiny', 'tiny-effnet' "
+                             "(frozen ImageNet EfficientNet-Lite0 vision trunk; stays frozen with --finetune full too), "
+                             "a hub id or a path")
     parser.add_argument("--cameras", help="comma-separated cameras when --init is a bare backbone (default: all shared)")
     parser.add_argument("--chunk-size", type=int, default=5, help="actions per predicted chunk (default 5, SIMPLER)")
     parser.add_argument("--robot", help="robot stored in the checkpoint (default: the dataset's robot_type)")

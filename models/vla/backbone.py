@@ -5,6 +5,11 @@ The tiny backbone is a LLaVA (SigLIP vision tower + 2-layer Llama, hidden 64)
 with a byte-level BPE tokenizer trained in memory on a small corpus of robot
 instructions, so tests and the offline demo need no downloads. Being byte-level,
 it encodes any text (unknown words just take more tokens).
+
+"tiny-effnet" is the same LLaVA whose vision tower is a frozen ImageNet-pretrained
+EfficientNet-Lite0 trunk (``models.pretrained_vision``), cut at stride 16 (112
+channels, 128 px images -> 8x8 = 64 tokens per camera); the multi-modal projector
+(112 -> 64) and the Llama are trained as usual.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from pathlib import Path
 LATENT_TOKENS_FMT = "<lat_{}>"
 TINY_IMAGE_SIZE = 64
 TINY_PATCH = 16
+EFFNET_IMAGE_SIZE = 128
+EFFNET_STRIDE = 16
 
 # A small corpus so BPE learns useful merges for the simulator's instructions.
 _TINY_CORPUS = [
@@ -63,11 +70,16 @@ PRESETS = {
     # about 0.5B parameters: SigLIP-B/16 at 224 px + a Qwen2-0.5B-shaped Llama
     "random-0.5b": dict(vision_hidden=768, vision_layers=12, vision_heads=12, image_size=224, patch=16,
                         hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864),
+    # the tiny Llama behind a frozen ImageNet EfficientNet-Lite0 trunk (pretrained vision, random language model)
+    "tiny-effnet": dict(vision="efficientnet-lite0", image_size=EFFNET_IMAGE_SIZE, patch=EFFNET_STRIDE,
+                        hidden=64, layers=2, heads=2, kv_heads=2, intermediate=128),
 }
 
 
-def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny"):
-    """(model, processor): a randomly initialised LLaVA (SigLIP + Llama), built offline."""
+def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision_weights: str | None = None):
+    """(model, processor): a LLaVA (SigLIP or frozen pretrained EfficientNet-Lite0 + Llama), built
+    offline; random weights except the EfficientNet trunk's ImageNet ones (``vision_weights``: a
+    .pth / .safetensors file, default ``models.pretrained_vision.resolve_weights``)."""
     from transformers import (
         AutoModelForImageTextToText,
         LlamaConfig,
@@ -79,14 +91,19 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny"):
 
     p = PRESETS[preset]
     tokenizer = build_tiny_tokenizer(num_latent_tokens)
-    vision = SiglipVisionConfig(
-        hidden_size=p["vision_hidden"],
-        intermediate_size=4 * p["vision_hidden"] if preset != "tiny" else 2 * p["vision_hidden"],
-        num_hidden_layers=p["vision_layers"],
-        num_attention_heads=p["vision_heads"],
-        image_size=p["image_size"],
-        patch_size=p["patch"],
-    )
+    if p.get("vision") == "efficientnet-lite0":
+        from models.pretrained_vision import trunk_config
+
+        vision = trunk_config(stride=p["patch"], image_size=p["image_size"])
+    else:
+        vision = SiglipVisionConfig(
+            hidden_size=p["vision_hidden"],
+            intermediate_size=4 * p["vision_hidden"] if preset != "tiny" else 2 * p["vision_hidden"],
+            num_hidden_layers=p["vision_layers"],
+            num_attention_heads=p["vision_heads"],
+            image_size=p["image_size"],
+            patch_size=p["patch"],
+        )
     text = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=p["hidden"],
@@ -110,6 +127,8 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny"):
         tie_word_embeddings=False,
     )
     model = AutoModelForImageTextToText.from_config(config)
+    if p.get("vision") == "efficientnet-lite0":
+        model.model.vision_tower.load_pretrained(vision_weights)
     image_processor = SiglipImageProcessor(
         size={"height": p["image_size"], "width": p["image_size"]}, image_mean=[0.5] * 3, image_std=[0.5] * 3
     )
@@ -141,15 +160,35 @@ def load_pretrained_backbone(name_or_path: str, num_latent_tokens: int = 4, torc
     return model, processor
 
 
+def register_vision_towers() -> None:
+    """Teach transformers' Auto classes the project's own vision towers, so a saved backbone
+    config that names one (``vision_config.model_type``) rebuilds offline."""
+    from models.pretrained_vision import register
+
+    register()
+
+
 def build_backbone(spec: str, num_latent_tokens: int = 4, torch_dtype=None):
-    """``spec`` is a preset ("tiny", "random-0.5b": random weights, offline) or a hub
-    id / local path of an image-text-to-text model."""
+    """``spec`` is a preset ("tiny", "random-0.5b": random weights; "tiny-effnet": random Llama
+    behind a frozen ImageNet EfficientNet-Lite0; all offline) or a hub id / local path of an
+    image-text-to-text model."""
     if spec in PRESETS:
         model, processor = build_tiny_backbone(num_latent_tokens, preset=spec)
         return (model.to(torch_dtype) if torch_dtype is not None else model), processor
     if not Path(spec).exists() and "/" not in spec:
         raise ValueError(f"backbone {spec!r}: not a preset {sorted(PRESETS)}, not a local directory and not a hub id (owner/name)")
     return load_pretrained_backbone(spec, num_latent_tokens, torch_dtype=torch_dtype)
+
+
+def frozen_vision_tower(model_config) -> str | None:
+    """"efficientnet-lite0/stride16" when the backbone's vision tower is the project's frozen
+    pretrained trunk, else None."""
+    from models.pretrained_vision import MODEL_TYPE
+
+    vision = getattr(model_config, "vision_config", None)
+    if getattr(vision, "model_type", None) != MODEL_TYPE:
+        return None
+    return f"{vision.variant}/stride{vision.stride}"
 
 
 def image_placeholder(model_config, processor) -> str:

