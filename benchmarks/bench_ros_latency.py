@@ -7,11 +7,15 @@ publishes ``~/camera_to_command`` (seconds from the oldest frame a command used 
 publication) and, in /diagnostics, how many frames of each camera it received.
 
     MUJOCO_GL=egl HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_ros_latency.py \\
-        --transport raw --seconds 20 --out outputs/bench_ros_raw.json
+        --transport raw --dds 'UDPv4?sockets_size=4MB' --seconds 20 --out outputs/bench_ros_raw.json
 
 Reports p50 / p99 latency, the sustained command rate and the camera frames lost (published
-here, never received by policy_node). ``--dds`` picks Fast DDS's transports
-(``FASTDDS_BUILTIN_TRANSPORTS``: UDPv4, SHM, DEFAULT, LARGE_DATA) for both processes.
+here, never received by policy_node), and where: the frames DDS reported lost to policy_node
+(message-lost event), the frames an idle witness subscriber process (``--witness``, started
+here) missed, policy_node's longest tick, and this process' publish time. ``--dds`` sets
+``FASTDDS_BUILTIN_TRANSPORTS`` (UDPv4, SHM, DEFAULT, LARGE_DATA, with Fast DDS's options such
+as ``UDPv4?sockets_size=4MB`` or ``LARGE_DATA?max_msg_size=1MB&sockets_size=4MB``) for every
+process. Results: docs/ros.md.
 """
 
 from __future__ import annotations
