@@ -74,6 +74,15 @@ def witness(out: str, cams: list[str], transport: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process (Linux /proc), for the CPU share a process got in the window."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def main(argv=None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--witness":
         return witness(sys.argv[2], sys.argv[3].split(","), sys.argv[4])
@@ -195,9 +204,11 @@ def main(argv=None) -> int:
         lat0, pub0, rec0, dds0 = len(lat), dict(published), received(), received("frames_lost_dds.")
         win0 = {c: len(v) for c, v in sent_stamps.items()}
         pubt0 = len(publish_s)
+        cpu0 = {k: cpu_seconds(pid) for k, pid in (("policy_node", node.proc.pid), ("witness", wit.pid))}
         t0 = time.monotonic()
         run(args.seconds)
         elapsed = time.monotonic() - t0
+        cpu1 = {k: cpu_seconds(pid) for k, pid in (("policy_node", node.proc.pid), ("witness", wit.pid))}
         t1 = time.monotonic()
         probe.spin(2.5)  # let the last diagnostics arrive
         rec1, dds1 = received(), received("frames_lost_dds.")
@@ -233,6 +244,10 @@ def main(argv=None) -> int:
         # "frames_lost" arrived and was overwritten in the KEEP_LAST reader history before it was taken
         "policy_node_dds_lost": None if not (dds0 and dds1) else sum(dds1[c] - dds0[c] for c in cams),
         "policy_node_max_tick_ms": tick_ms,
+        # CPU cores each process got on average in the window (its need, where it is not starved)
+        "cpu_cores": {k: round((cpu1[k] - cpu0[k]) / elapsed, 2) if cpu0[k] is not None and cpu1[k] is not None
+                      else None for k in cpu0},
+        "load_average": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else None,
         "publish_ms_p50": round(float(np.percentile(pub_ms, 50)), 2) if pub_ms.size else None,
         "publish_ms_max": round(float(pub_ms.max()), 2) if pub_ms.size else None,
     }
