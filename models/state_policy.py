@@ -54,7 +54,7 @@ class StatePolicyConfig:
     env_state_dim: int = 14
     action_dim: int = 7
     chunk_size: int = 5
-    hidden: int = 256
+    hidden: int = 512
     layers: int = 3
     tasks: list[str] = field(default_factory=list)  # one-hot task conditioning (instruction strings)
     action_convention: str = "bridge_delta"

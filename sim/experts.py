@@ -4,7 +4,7 @@ The expert reads privileged state from the env (object poses, the arm
 controller's current target pose, the arm's kinematics) and walks through phases:
 
   approach above the grasp point -> descend -> close -> lift -> carry over the
-  target -> lower -> open -> retreat -> hold
+  target, descending as it closes in (a funnel) -> open -> retreat -> hold
 
 Each control step emits a 7-D Bridge delta [dx, dy, dz, droll, dpitch, dyaw,
 gripper] towards the phase's waypoint, at most ``MAX_TRANSLATION`` m and
@@ -44,7 +44,9 @@ LIFT = 0.09  # m lift of the tool above the grasp height
 MIN_TOOL_Z = 0.014  # the finger pads reach ~1 cm beyond the tool point
 RELEASE_CLEARANCE = 0.012  # m between the object's bottom and the target's top at release
 MAX_DESCEND_STEPS = 6
-MAX_LOWER_STEPS = 6
+MAX_LOWER_STEPS = 6  # steps over the target before releasing anyway (the object may rest on something)
+CARRY_ALIGNED = 0.01  # m between the object's and the target's centres (xy) to release
+CARRY_FUNNEL = 0.04  # m of that offset over which the carry descends from lift to release height
 
 
 def tool_rotation(heading: float, tilt: float) -> np.ndarray:
@@ -97,6 +99,7 @@ class ScriptedExpert:
     def reset(self) -> None:
         self.phase = "approach"
         self._phase_steps = 0
+        self._aligned_steps = 0
         self._grasp_pos: np.ndarray | None = None
         self._grasp_rot: np.ndarray | None = None
         self._carry_rot: np.ndarray | None = None
@@ -209,7 +212,7 @@ class ScriptedExpert:
                 self._plan_grasp(src_pose, src_center)
                 self._enter("approach")
             return np.array([grasp[0], grasp[1], lift_z]), 1.0, self._grasp_rot
-        if self.phase in ("carry", "lower"):
+        if self.phase == "carry":
             # Plan the carry orientation from the object's offset to the target's centre.
             if self._carry_rot is None:
                 release_tool_z = lift_z + release_bottom - (src_center[2] - src_half[2])
@@ -217,15 +220,22 @@ class ScriptedExpert:
             rot = self._carry_rot
             # Put the object's centre over the target's centre (corrects for where it sits in the hand).
             xy = tgt_center[:2] - (src_center[:2] - measured[:2])
-            if self.phase == "carry":
-                goal = np.array([xy[0], xy[1], lift_z])
-                if near(goal, 0.012) and _rot_dist(cur_rot, rot) < 0.05:
-                    self._enter("lower")
-                return goal, 0.0, rot
-            goal_z = measured[2] + release_bottom - (src_center[2] - src_half[2])
-            if abs(goal_z - measured[2]) < 0.006 or self._phase_steps > MAX_LOWER_STEPS:
-                self._enter("release")
-            return np.array([xy[0], xy[1], goal_z]), 0.0, rot
+            # A funnel, not a carry-then-lower switch: the tool descends from the lift height to the
+            # release height as the object closes in on the target (never below the release height,
+            # which clears the target's top). The action is then a smooth function of where the
+            # object is, which a learned policy can imitate; a sharp switch at a 1 cm threshold it
+            # cannot (it hovered above the target).
+            release_z = max(measured[2] + release_bottom - (src_center[2] - src_half[2]), MIN_TOOL_Z)
+            off = float(np.linalg.norm(src_center[:2] - tgt_center[:2]))
+            height = np.clip((off - CARRY_ALIGNED) / CARRY_FUNNEL, 0.0, 1.0)
+            if _rot_dist(cur_rot, rot) > 0.15:
+                height = 1.0
+            goal = np.array([xy[0], xy[1], release_z + height * max(lift_z - release_z, 0.0)])
+            if off < CARRY_ALIGNED:
+                self._aligned_steps += 1
+                if abs(release_z - measured[2]) < 0.006 or self._aligned_steps > MAX_LOWER_STEPS:
+                    self._enter("release")
+            return goal, 0.0, rot
         if self.phase == "release":
             if self._phase_steps > 2:
                 self._retreat_goal = np.array([measured[0], measured[1], max(measured[2], lift_z)])
@@ -240,6 +250,7 @@ class ScriptedExpert:
     def _enter(self, phase: str) -> None:
         self.phase = phase
         self._phase_steps = 1
+        self._aligned_steps = 0
 
     @staticmethod
     def _delta(cur_pos, cur_rot, goal_pos, goal_rot, gripper) -> np.ndarray:
