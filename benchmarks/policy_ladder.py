@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from lam_ros.commands import demo  # noqa: E402  (the recipe: one source of truth)
 
 ROWS = ("expert", "state", "act", "diffusion", "scratch", "mvp", "single")
-METRICS = ("success", "grasp", "moved_correct_object")
+METRICS = ("success", "placed", "grasp", "moved_correct_object")
 log = logging.getLogger("policy_ladder")
 
 
@@ -97,7 +97,7 @@ def summarise(results: dict, times: dict, args) -> str:
         "",
         f"Same labelled episodes ({args.labelled_episodes} per task), same {args.eval_episodes} evaluation seeds per task "
         f"(from {demo.EVAL_SEED}), training seeds {args.seeds}. Cells: mean ± sd over training seeds, in %; "
-        "success / grasp / moved-correct-object.",
+        "success at the final step / placed at some step / grasp / moved-correct-object.",
         "",
         "| rung | " + " | ".join(args.tasks) + " | average success | wall time per seed (train + eval) |",
         "|---|" + "---|" * (len(args.tasks) + 2),
@@ -110,7 +110,7 @@ def summarise(results: dict, times: dict, args) -> str:
         for task in args.tasks:
             stats = []
             for m in METRICS:
-                vals = [100 * r["summary"][row][task][m] for r in per_seed.values()]
+                vals = [100 * r["summary"][row][task].get(m, np.nan) for r in per_seed.values()]  # older runs: no "placed"
                 stats.append(f"{np.mean(vals):.0f}±{np.std(vals):.0f}")
             cells.append(" / ".join(stats))
         avg = [100 * r["summary"][row]["average"]["success"] for r in per_seed.values()]

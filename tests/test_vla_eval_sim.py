@@ -46,3 +46,27 @@ def test_eval_sim_bad_arguments(tmp_path):
     ckpt = make_action_checkpoint(tmp_path / "piper_ckpt", robot="piper")
     with pytest.raises(ValueError, match="piper"):
         evaluate({"policy": str(ckpt)}, tmp_path / "e", robot="widowx", tasks=["stack_cube"], episodes=1)
+
+
+def test_rollout_tells_placed_then_undone_from_success():
+    """``placed``: the success condition held at some step; ``success``: it holds at the final step
+    (SIMPLER). An episode that places the object and then knocks it off is placed, not successful."""
+    import numpy as np
+
+    from training.eval_sim import rollout
+
+    class Env:  # scripted info sequence: placed at step 2, undone by step 4
+        max_episode_steps = 4
+        unwrapped = property(lambda self: self)
+
+        def reset(self, seed):
+            self.t = 0
+            return {"images": {}}, {}
+
+        def step(self, action):
+            self.t += 1
+            info = {"success": self.t == 2, "grasp": self.t >= 1}
+            return {"images": {}}, 0.0, False, self.t >= 4, info
+
+    rec = rollout(Env(), lambda obs: np.zeros(7), seed=0)
+    assert rec["placed"] and not rec["success"] and rec["grasp"] and rec["steps"] == 4

@@ -4,7 +4,9 @@ Each agent (any checkpoint ``lam_ros.policy.load_policy`` opens: our VLA, a LeRo
 ACT / Diffusion directory, the privileged-state baseline; or the scripted expert as
 the upper reference) runs the same seeded episodes per task; success is
 judged at the final step, grasp / consecutive grasp / moved-correct-object if they
-happened at any step. Writes ``results.json`` (per-episode records, seeds),
+happened at any step. ``placed`` (the success condition held at some step) beside
+``success`` separates "never got there" from "got there and undid it" (a policy that
+knocks the placed object off, or picks it up again, before the episode ends). Writes ``results.json`` (per-episode records, seeds),
 ``results.md`` (the table) and multi-view rollout videos.
 """
 
@@ -18,7 +20,8 @@ from collections.abc import Callable
 import numpy as np
 
 log = logging.getLogger(__name__)
-METRICS = ("success", "grasp", "consecutive_grasp", "moved_correct_object")
+METRICS = ("success", "placed", "grasp", "consecutive_grasp", "moved_correct_object")
+INFO_KEYS = {"placed": "success"}  # any-step metrics named differently from the env's info key
 EXPERT = "expert"
 
 
@@ -53,7 +56,7 @@ def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | 
     for steps in range(1, limit + 1):  # noqa: B007 - `steps` is the episode length after the loop
         obs, _, terminated, truncated, info = env.step(act(obs))
         for m in METRICS[1:]:
-            seen[m] = seen[m] or bool(info.get(m, False))
+            seen[m] = seen[m] or bool(info.get(INFO_KEYS.get(m, m), False))
         if record:
             frames.append(tile(obs["images"], cameras))
         if terminated or truncated:
@@ -164,12 +167,14 @@ def markdown_table(results: dict) -> str:
     tasks = results["tasks"]
     lines = [
         f"Closed-loop evaluation, robot {results['robot']}, {len(results['seeds'])} episodes per task "
-        f"(seeds {results['seeds'][0]}..{results['seeds'][-1]}). Success % (grasp %).",
+        f"(seeds {results['seeds'][0]}..{results['seeds'][-1]}). Success at the final step % "
+        "(placed at some step %, grasp %).",
         "",
         "| agent | " + " | ".join(tasks) + " | average |",
         "|---|" + "---|" * (len(tasks) + 1),
     ]
     for name, per_task in results["summary"].items():
-        cells = [f"{100 * per_task[t]['success']:.1f} ({100 * per_task[t]['grasp']:.1f})" for t in [*tasks, "average"]]
+        cells = [f"{100 * per_task[t]['success']:.1f} ({100 * per_task[t].get('placed', float('nan')):.1f}, "
+                 f"{100 * per_task[t]['grasp']:.1f})" for t in [*tasks, "average"]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
