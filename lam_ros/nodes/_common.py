@@ -122,9 +122,10 @@ def subscribe_cameras(node, cameras: list[str], params: dict, callback, callback
 
 
 def camera_callback_group():
-    """A callback group of its own for camera subscriptions, so that a node spun by a
-    ``MultiThreadedExecutor`` (``run_node`` with ``node.spin_threads > 1``) takes camera
-    frames while its control tick (model inference) runs in the default group. ``None`` where
+    """A callback group of its own for camera (and robot state) subscriptions, or a camera
+    timer, so that a node spun by a ``MultiThreadedExecutor`` (``run_node`` with
+    ``node.spin_threads > 1``) takes or publishes frames while its control tick (model
+    inference, a simulator step) runs in the default group. ``None`` where
     rclpy has no callback groups (the rclpy test double: everything then runs in one group)."""
     try:
         from rclpy.callback_groups import MutuallyExclusiveCallbackGroup

@@ -147,29 +147,31 @@ class PolicyNode(Node):
             clock=lambda: now_s(self), logger=self.get_logger(),
         )
 
-        # Threading: camera frames arrive in a callback group of their own; with run_node's
-        # MultiThreadedExecutor they are taken while the control tick (decode + inference) runs in
-        # the node's default group with every other callback (state, e-stop, instruction, services,
-        # parameters), so those never run concurrently with the tick. Camera callbacks touch only
-        # this inbox and the counters, under _lock; the tick moves the inbox into the (plain,
-        # single-threaded) PolicyController first. A blocking tick therefore no longer leaves the
-        # frames in DDS's KEEP_LAST reader history, where newer ones overwrite them.
+        # Threading: camera frames and the robot state arrive in a callback group of their own
+        # (the input group); with run_node's MultiThreadedExecutor they are taken while the control
+        # tick (decode + inference) runs in the node's default group with every other callback
+        # (e-stop, instruction, services, parameters), which therefore never runs concurrently with
+        # the tick. Input callbacks touch only the inboxes and counters, under _lock; each tick
+        # first hands them, in arrival order, to the (plain, single-threaded) PolicyController. A
+        # long tick therefore no longer leaves frames in DDS's KEEP_LAST reader history, where newer
+        # ones overwrite them, nor delays the state until it looks stale.
         self._lock = threading.Lock()
         self._tick_lock = threading.Lock()  # held while a tick runs: destroy_node waits for it
         self._inbox: dict[str, deque] = {c: deque(maxlen=INBOX_DEPTH) for c in cams}
+        self._state_inbox: deque = deque(maxlen=INBOX_DEPTH)  # ("pose" | "joints", msg), arrival order
         self.frames_received: dict[str, int] = {c: 0 for c in cams}
         self.frames_lost_dds: dict[str, int] = {c: 0 for c in cams}  # DDS message-lost events per camera
-        camera_group = camera_callback_group()
-        self.spin_threads = 1 if camera_group is None else 2
-        self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image, callback_group=camera_group,
+        input_group = camera_callback_group()
+        self.spin_threads = 1 if input_group is None else 2
+        self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image, callback_group=input_group,
                                                on_lost=self._on_lost)
         if ee_pose_topic:
             pose_type = PoseStamped if ee_pose_type == "PoseStamped" else Pose
-            self.create_subscription(pose_type, ee_pose_topic, self._on_pose, 10)
+            self.create_subscription(pose_type, ee_pose_topic, self._on_pose, 10, callback_group=input_group)
         self._fk_state = not ee_pose_topic
         if self._fk_state:  # the WidowX model's FK (the same one the IK uses), even with driver output off
             self._fk = (adapter if adapter is not None else make_adapter("widowx", robot_name=robot_name)).forward
-        self.create_subscription(JointState, js_topic, self._on_joints, 10)
+        self.create_subscription(JointState, js_topic, self._on_joints, 10, callback_group=input_group)
         self.create_subscription(String, "instruction", lambda m: self.controller.set_instruction(m.data), 10)
         self.create_subscription(Bool, "estop", self._on_estop, 10)
         self.create_service(Trigger, "~/reset_estop", self._on_reset_estop)
@@ -201,23 +203,37 @@ class PolicyNode(Node):
         with self._lock:
             self.frames_lost_dds[camera] += n
 
-    def _take_frames(self):
-        """Hand the frames received since the last tick to the controller, in arrival order
-        (its rules - future stamps refused, latest arrival wins - see every one of them)."""
+    def _take_inputs(self):
+        """Hand the state and frames received since the last tick to the controller, in arrival
+        order (its rules - future stamps refused, latest arrival wins - see every one of them)."""
         with self._lock:
+            states = list(self._state_inbox)
+            self._state_inbox.clear()
             pending = [(c, list(q)) for c, q in self._inbox.items() if q]
             for q in self._inbox.values():
                 q.clear()
+        for kind, msg in states:
+            (self._apply_pose if kind == "pose" else self._apply_joints)(msg)
         for camera, frames in pending:
             for stamp, msg in frames:
                 self.controller.on_image(camera, stamp, msg)
 
     def _on_pose(self, msg):
+        """Input group: queue the pose for the next tick (a header-less Pose stamped now, on arrival)."""
         if isinstance(msg, Pose):  # piper_ros' end_pose has no header: it is as old as its arrival
             stamped = PoseStamped()
             stamped.pose = msg
             fill_header(stamped.header, now_s(self), self.frame_id)
             msg = stamped
+        with self._lock:
+            self._state_inbox.append(("pose", msg))
+
+    def _on_joints(self, msg):
+        """Input group: queue the joint state for the next tick."""
+        with self._lock:
+            self._state_inbox.append(("joints", msg))
+
+    def _apply_pose(self, msg):
         try:
             pose6, stamp, _ = pose_stamped_to_pose6(msg)
         except ValueError as exc:
@@ -225,7 +241,7 @@ class PolicyNode(Node):
             return
         self.controller.on_state(pose6, stamp)
 
-    def _on_joints(self, msg):
+    def _apply_joints(self, msg):
         """The arm's joints seed the WidowX IK (and give the EE pose by FK when ee_pose_topic is empty);
         a finger joint, when present, gives the measured gripper opening of the policy's state."""
         index = {n: i for i, n in enumerate(msg.name)}
@@ -270,7 +286,7 @@ class PolicyNode(Node):
 
     def _tick(self):
         t_tick = time.perf_counter()
-        self._take_frames()
+        self._take_inputs()
         result = self.controller.tick()
         self._tick_max_s = max(self._tick_max_s, time.perf_counter() - t_tick)
         self.last_result = result
