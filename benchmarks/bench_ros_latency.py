@@ -83,6 +83,67 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def closed_loop(args) -> int:
+    """The closed loop of sim.launch.py: is every frame the simulator publishes taken by policy_node?"""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from _ros_graph import NodeProc, Probe, fresh_domain, launch_node_params, wait_for
+    from _vla_helpers import make_action_checkpoint
+    from lam_ros.ros_conversions import stamp_to_sec
+
+    work = Path(tempfile.mkdtemp(prefix="bench_ros_loop_"))
+    cams = ["third_person", "wrist"]  # the tiny VLA's
+    size = args.sim_size
+    launch = dict(checkpoint=str(make_action_checkpoint(work / "vla")), instruction="put the carrot on the plate",
+                  image_size=size, camera_hz=str(args.camera_hz), control_hz=str(args.control_hz))
+    domain = fresh_domain()
+    procs = [NodeProc(exe, launch_node_params("sim.launch.py", exe, **launch), domain, work,
+                      extra_env={"FASTDDS_BUILTIN_TRANSPORTS": args.dds}) for exe in ("sim_node", "policy_node")]
+    probe = Probe(domain, "bench_loop_probe")
+    images = {c: probe.collect(Image, f"{c}/image_raw", qos_profile_sensor_data) for c in cams}
+    diag, cmds = probe.collect(DiagnosticArray, "/diagnostics"), probe.collect(PoseStamped, "ee_command")
+
+    def counts():
+        for _, m in reversed(diag):
+            for st in m.status:
+                v = {kv.key: kv.value for kv in st.values}
+                if f"frames_received.{cams[0]}" in v:
+                    return {**{k: int(float(x)) for k, x in v.items() if k.startswith(("frames_", "sent", "blocked"))},
+                            "t": stamp_to_sec(m.header.stamp)}
+        return None
+
+    try:
+        wait_for(lambda: cmds, 300, probe.spin, "policy_node's first command", procs)
+        probe.spin(3.0)
+        c0 = counts()
+        probe.spin(args.seconds)
+        c1 = counts()
+        probe.spin(0.5)
+    finally:
+        probe.close()
+        rcs = {p.name: p.stop() for p in procs}
+    ta, tb = c0["t"], c1["t"]
+    result = {"closed_loop": True, "dds": args.dds, "image_size": size, "camera_hz": args.camera_hz,
+              "window_s": round(tb - ta, 2), "exit_codes": rcs, "ticks_sent": c1["sent"] - c0["sent"],
+              "ticks_blocked": c1["blocked"] - c0["blocked"],
+              "load_average": Path("/proc/loadavg").read_text().split()[:3]}
+    for c in cams:
+        st = np.array(sorted({round(stamp_to_sec(m.header.stamp), 6) for _, m in images[c]}))
+        st = st[(st > ta - 0.02) & (st <= tb - 0.02)]  # published in the window (frames reach the node in ~ms)
+        result[c] = {"published_seen_by_probe": int(st.size), "published_hz": round(st.size / (tb - ta), 2),
+                     "largest_gap_ms": round(float(np.diff(st).max() * 1e3), 1) if st.size > 1 else None,
+                     "taken_by_policy_node": c1[f"frames_received.{c}"] - c0[f"frames_received.{c}"],
+                     "dds_lost_at_policy_node": c1.get(f"frames_lost_dds.{c}", 0) - c0.get(f"frames_lost_dds.{c}", 0)}
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
 def main(argv=None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--witness":
         return witness(sys.argv[2], sys.argv[3].split(","), sys.argv[4])
@@ -99,8 +160,15 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", default="", help="VLA checkpoint (default: a tiny random one, built here)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="")
+    ap.add_argument("--closed-loop", action="store_true",
+                    help="instead: sim_node + policy_node as sim.launch.py starts them (tiny VLA, its 2 cameras, "
+                         "--sim-size renders); frames the simulator published (seen by an idle probe) against "
+                         "frames policy_node took")
+    ap.add_argument("--sim-size", default="128x128", help="--closed-loop: sim_node's image_size (WxH)")
     args = ap.parse_args(argv)
     os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.dds
+    if args.closed_loop:
+        return closed_loop(args)
 
     import cv2
     from diagnostic_msgs.msg import DiagnosticArray
