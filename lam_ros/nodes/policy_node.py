@@ -24,9 +24,9 @@ Runtime parameters: ``ros2 param set /policy_node dry_run false``; ``instruction
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
-from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
@@ -157,8 +157,8 @@ class PolicyNode(Node):
         # ones overwrite them, nor delays the state until it looks stale.
         self._lock = threading.Lock()
         self._tick_lock = threading.Lock()  # held while a tick runs: destroy_node waits for it
-        self._inbox: dict[str, deque] = {c: deque(maxlen=INBOX_DEPTH) for c in cams}
-        self._state_inbox: deque = deque(maxlen=INBOX_DEPTH)  # ("pose" | "joints", msg), arrival order
+        self._inbox: dict[str, collections.deque] = {c: collections.deque(maxlen=INBOX_DEPTH) for c in cams}
+        self._state_inbox: collections.deque = collections.deque(maxlen=INBOX_DEPTH)  # ("pose" | "joints", msg), arrival order
         self.frames_received: dict[str, int] = {c: 0 for c in cams}
         self.frames_lost_dds: dict[str, int] = {c: 0 for c in cams}  # DDS message-lost events per camera
         input_group = camera_callback_group()

@@ -22,8 +22,8 @@ new episode; episodes also restart when the task's step limit is reached.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -65,7 +65,7 @@ class SimNode(Node):
         # Every simulator call (creation, reset, step: physics + rendering) runs on one thread of
         # its own: the renderer's EGL/OpenGL context belongs to the thread that made it current,
         # and the executor's callbacks may run on any of its threads.
-        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim_node_mujoco")
+        self._sim_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim_node_mujoco")
         if env is None:
             import sim  # mujoco: only when really simulating
 
