@@ -129,6 +129,8 @@ def main() -> int:
     p.add_argument("--robot", default="widowx")
     p.add_argument("--labelled-episodes", type=int, default=demo.DEFAULTS["labelled_episodes"])
     p.add_argument("--play-episodes", type=int, default=demo.DEFAULTS["play_episodes"])
+    p.add_argument("--action-noise", type=float, default=demo.DEFAULTS["action_noise"],
+                   help="DART noise (m) of the labelled demos, as the demo records them (default: %(default)s)")
     p.add_argument("--eval-episodes", type=int, default=24)
     p.add_argument("--image-size", type=int, default=demo.DEFAULTS["image_size"])
     p.add_argument("--chunk-size", type=int, default=demo.CHUNK_SIZE)
@@ -150,7 +152,7 @@ def main() -> int:
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     out: Path = args.out
     data = demo.record_data(out / "data", args.tasks, args.robot, args.play_episodes, args.labelled_episodes,
-                            args.image_size)
+                            args.image_size, action_noise=args.action_noise)
     results: dict = {}
     times: dict = {}
     timing_file = out / "timings.json"
