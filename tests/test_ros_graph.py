@@ -366,7 +366,8 @@ def _frames_taken_during_slow_ticks(multithreaded: bool, tmp_path) -> tuple[int,
     ctx = Context()
     rclpy.init(context=ctx, domain_id=domain)
     params = {"publish_driver": False, "dry_run": True, "control_hz": 5.0, "instruction": "x",
-              "ee_pose_topic": "ee_pose", "joint_states_topic": "joint_states", "ee_pose_type": "PoseStamped"}
+              "ee_pose_topic": "ee_pose", "joint_states_topic": "joint_states", "ee_pose_type": "PoseStamped",
+              "input_threads": 2 if multithreaded else 1}
     node = PolicyNode(policy=_SlowPolicy(0.5), context=ctx,
                       parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     executor = (MultiThreadedExecutor(num_threads=node.spin_threads, context=ctx) if multithreaded

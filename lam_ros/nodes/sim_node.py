@@ -22,7 +22,6 @@ new episode; episodes also restart when the task's step limit is reached.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 
 import numpy as np
@@ -32,7 +31,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, String
 from std_srvs.srv import Trigger
 
-from lam_ros.nodes._common import camera_callback_group, camera_qos, csv_list, declare, now_s, run_node
+from lam_ros.nodes._common import camera_qos, csv_list, declare, now_s, run_node
 from lam_ros.ros_conversions import fill_image, fill_joint_state, fill_pose_stamped, pose_stamped_to_pose6
 from sim.robots import ROBOT_SPECS
 
@@ -62,14 +61,10 @@ class SimNode(Node):
             raise ValueError(f"parameter control_hz must be > 0, got {control_hz}")
         if not camera_hz > 0:
             raise ValueError(f"parameter camera_hz must be > 0, got {camera_hz}")
-        # Every simulator call (creation, reset, step: physics + rendering) runs on one thread of
-        # its own: the renderer's EGL/OpenGL context belongs to the thread that made it current,
-        # and the executor's callbacks may run on any of its threads.
-        self._sim_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim_node_mujoco")
         if env is None:
             import sim  # mujoco: only when really simulating
 
-            env = self._in_sim(sim.make_env, robot=self.robot, task=task, cameras=tuple(cameras), image_size=size)
+            env = sim.make_env(robot=self.robot, task=task, cameras=tuple(cameras), image_size=size)
         self.env = env
         self.cameras = list(env.cameras) if hasattr(env, "cameras") else cameras
         self._seed = None if seed < 0 else seed
@@ -93,32 +88,17 @@ class SimNode(Node):
         self.episodes = 0
         self._reset_episode()
         self.timer = self.create_timer(1.0 / control_hz, self._on_timer)
-        # The control step (physics + rendering every camera: ~70 ms for 3 cameras at 128x128 on a
-        # loaded 2-core CPU) ran in the camera timer's executor thread and delayed it: 16.7 Hz
-        # instead of 30, gaps up to 232 ms (> the 200 ms watchdog). The camera timer has its own
-        # callback group; run_node spins the node with 2 threads (MuJoCo releases the GIL while
-        # stepping and rendering). It only reads self.obs, which the control step replaces whole.
-        camera_group = camera_callback_group()
-        self.spin_threads = 1 if camera_group is None else 2
-        self.camera_timer = self.create_timer(1.0 / camera_hz, self._publish_images, callback_group=camera_group)
+        self.camera_timer = self.create_timer(1.0 / camera_hz, self._publish_images)
         self.get_logger().info(f"sim_node: {self.robot} / {task}, control at {control_hz} Hz, "
                                f"cameras {self.cameras} at {camera_hz} Hz")
 
     def _reset_episode(self):
-        self.obs, _ = self._in_sim(self.env.reset, seed=None if self._seed is None else self._seed + self.episodes)
+        self.obs, _ = self.env.reset(seed=None if self._seed is None else self._seed + self.episodes)
         self.episodes += 1
         self.steps = 0
         self._target = None
         self._gripper = 1.0
         self._publish(self.obs)
-
-    def _in_sim(self, fn, *args, **kwargs):
-        """Run ``fn`` on the simulator's own thread and wait for it."""
-        return self._sim_thread.submit(fn, *args, **kwargs).result()
-
-    def destroy_node(self):
-        self._sim_thread.shutdown(wait=True)  # a step in flight finishes first
-        return super().destroy_node()
 
     def _on_command(self, msg):
         try:
@@ -147,7 +127,7 @@ class SimNode(Node):
             pose6 = self._target[0]
         else:
             pose6 = np.asarray(self.obs["ee_pose"], dtype=np.float64)  # hold where it is
-        self.obs, _, terminated, truncated, info = self._in_sim(self.env.step_absolute, pose6, self._gripper)
+        self.obs, _, terminated, truncated, info = self.env.step_absolute(pose6, self._gripper)
         self.steps += 1
         self._publish(self.obs)
         if self.max_steps > 0 and self.steps >= self.max_steps:
@@ -162,10 +142,10 @@ class SimNode(Node):
     def _publish_images(self):
         """Camera frames and the robot state at the camera rate (real drivers publish joint states at
         tens of Hz: a state published at the control period would always look one period old)."""
-        obs, t = self.obs, now_s(self)  # one observation (the control thread replaces self.obs whole)
+        t = now_s(self)
         for cam, pub in self.pub_img.items():
-            pub.publish(fill_image(Image(), obs["images"][cam], t, cam))
-        self._publish_state(obs, t)
+            pub.publish(fill_image(Image(), self.obs["images"][cam], t, cam))
+        self._publish_state(self.obs, t)
 
     def _publish(self, obs):
         self._publish_state(obs, now_s(self))
