@@ -237,3 +237,11 @@ def test_main_reports_missing_checkpoint(ros, capsys):
 
     assert policy_node.main([]) == 2
     assert "checkpoint is required" in capsys.readouterr().err
+
+
+def test_input_threads_must_be_one_or_two(ros):
+    """A bad executor-thread count is refused with a message naming it, not silently clamped."""
+    for bad in (0, 3):
+        with pytest.raises(ValueError, match="input_threads must be 1 or 2"):
+            make_node(ros, input_threads=bad)
+    assert make_node(ros, input_threads=1) is not None

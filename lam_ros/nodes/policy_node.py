@@ -83,8 +83,10 @@ class PolicyNode(Node):
         instruction = P("instruction", "", "task instruction; also settable on the instruction topic")
         dry_run = P("dry_run", True, "compute and log commands but do not send them (default true)")
         stale = P("stale_after_s", 0.2, "watchdog: stop sending if a camera, the state or the policy is older (s)")
-        input_threads = int(P("input_threads", 1, "1: one executor thread (default); 2: cameras and state in their own "
-                                                   "callback group on a second thread, taken while a slow tick runs"))
+        input_threads = P("input_threads", 1, "1: one executor thread (default); 2: cameras and state in their own "
+                                              "callback group on a second thread, taken while a slow tick runs")
+        if input_threads not in (1, 2):
+            raise ValueError(f"input_threads must be 1 or 2, got {input_threads!r}")
         ws_min = P("workspace_min", "", "x,y,z (m, base frame) lower corner of the allowed box; empty = robot default")
         ws_max = P("workspace_max", "", "x,y,z (m, base frame) upper corner of the allowed box; empty = robot default")
         max_t = P("max_step_translation_m", 0.05, "largest EE translation per command (m)")
@@ -168,7 +170,7 @@ class PolicyNode(Node):
         # made the closed-loop and sim-time graph tests fail on an idle machine (inputs ~210-240 ms old
         # at every tick, commands blocked as stale), while one thread passes them; with a slow policy it
         # keeps frames flowing (tests/test_ros_graph.py). See docs/ros.md.
-        self.spin_threads = 1 if input_group is None else max(1, min(input_threads, 2))
+        self.spin_threads = 1 if input_group is None else input_threads
         self.camera_topics = subscribe_cameras(self, cams, cam_params, self._on_image, callback_group=input_group,
                                                on_lost=self._on_lost)
         if ee_pose_topic:
