@@ -61,7 +61,7 @@ def chunk_targets(actions: np.ndarray, episode: np.ndarray, chunk: int) -> tuple
 
 def train_state_policy(datasets: list[str | Path], out_dir: str | Path, *, chunk_size: int = 5, steps: int = 10000,
                        batch_size: int = 256, lr: float = 1e-3, seed: int = 0, action_loss: str = "l1",
-                       drop_noops: bool = True, hidden: int = 512, layers: int = 3,
+                       drop_noops: bool = True, hidden: int = StatePolicyConfig.hidden, layers: int = StatePolicyConfig.layers,
                        gripper_loss_weight: float = 1.0) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
