@@ -6,7 +6,9 @@ Episodes last ``max_episode_steps`` (60; 120 for the eggplant task) and end
 with ``truncated=True``; ``terminated`` stays False because SIMPLER judges
 success at the final step.
 
-Reset: objects are placed from the episode seed, camera poses optionally
+Reset: objects are placed from the episode seed (``layout="uniform"``: anywhere in
+the reachable box; ``"simpler"``: SIMPLER's 24 configurations, the seed picking
+one, see ``sim.tasks.sample_placement``), camera poses optionally
 randomised from the same seed, the arm goes home with the gripper open, and
 physics runs 0.4 s so the objects settle before the first observation.
 Observations: {"images": {view: uint8 (H, W, 3)}, "ee_pose", "gripper",
@@ -27,7 +29,7 @@ import numpy as np
 from sim import cameras as cams
 from sim.controller import ACTION_DIM, ArmController, validate_vector
 from sim.scene import compile_scene
-from sim.tasks import TaskEvaluator, apply_placement, get_task, sample_placement
+from sim.tasks import LAYOUTS, TaskEvaluator, apply_placement, get_task, sample_placement
 
 CONTROL_HZ = 5.0
 SETTLE_TIME = 0.4  # s of physics after placing the objects
@@ -52,6 +54,7 @@ class SimEnv(gym.Env):
         seed: int | None = None,
         render_mode: str | None = None,
         noise=None,
+        layout: str = "uniform",
     ):
         from sim.noise import ExogenousNoise
         from sim.robots import get_robot
@@ -68,6 +71,9 @@ class SimEnv(gym.Env):
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self._default_seed = seed
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown placement layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
+        self.layout = layout
         self.noise = ExogenousNoise.coerce(noise)  # exogenous noise (sim/noise.py); never changes the physics
 
         self.model, self.data = compile_scene(self.robot_spec, self.task.objects, self.noise.distractors)
@@ -117,7 +123,8 @@ class SimEnv(gym.Env):
 
         mujoco.mj_resetData(self.model, self.data)
         self._set_camera_poses(camera_rng)
-        self.placement = sample_placement(self.task, placement_rng)
+        # SIMPLER layout: the reset seed picks the configuration (24 consecutive seeds = SIMPLER's 24 episodes)
+        self.placement = sample_placement(self.task, placement_rng, layout=self.layout, episode=seed)
         apply_placement(self.model, self.data, self.placement)
         self.controller.reset()
         mujoco.mj_forward(self.model, self.data)

@@ -93,8 +93,56 @@ class Placement:
     poses: dict[str, tuple[float, float, float]]
 
 
-def sample_placement(task: TaskSpec, rng: np.random.Generator, max_tries: int = 1000) -> Placement:
-    """Seeded, non-overlapping source / target placement inside the reachable area."""
+LAYOUTS: tuple[str, ...] = ("uniform", "simpler")
+
+# SIMPLER's WidowX episodes (SimplerEnv's bridge "InScene" envs): source and target sit on two different
+# corners of a square centred 0.31 m in front of the robot base (SIMPLER: xy_center (-0.16, 0) in a world
+# where the base stands at (0.147, 0.028) facing -x). 12 ordered corner pairs per square x the listed source
+# yaws = 24 episodes per task. Per task: (half edge lengths of the squares, source yaws).
+SIMPLER_CENTER = np.array([0.31, 0.0])
+SIMPLER_GRIDS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "carrot_on_plate": ((0.075,), (0.0, np.pi / 2)),
+    "stack_cube": ((0.05, 0.10), (0.0,)),
+    "spoon_on_towel": ((0.075,), (0.0, np.pi / 2)),
+    # SIMPLER starts the eggplant in a sink our scene lacks: corners 0.2 m apart keep the basket clear.
+    "eggplant_in_basket": ((0.10,), (0.0, np.pi / 2)),
+}
+# Seeded jitter around each SIMPLER configuration, so evaluation seeds never replay a training pose.
+SIMPLER_JITTER_XY = 0.015  # m, uniform +- per axis
+SIMPLER_JITTER_YAW = 0.25  # rad, uniform +-
+
+
+def simpler_configs(task: TaskSpec) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """SIMPLER's episode configurations of ``task``: (source xy, target xy, source yaw), in SIMPLER's order."""
+    halves, yaws = SIMPLER_GRIDS[task.name]
+    corners = np.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], dtype=np.float64)
+    configs = []
+    for half in halves:
+        grid = SIMPLER_CENTER + corners * half
+        for i, j in ((i, j) for i in range(4) for j in range(4) if i != j):
+            configs.extend((grid[i], grid[j], yaw) for yaw in yaws)
+    return configs
+
+
+def sample_placement(task: TaskSpec, rng: np.random.Generator, max_tries: int = 1000, layout: str = "uniform",
+                     episode: int | None = None) -> Placement:
+    """Seeded, non-overlapping source / target placement.
+
+    ``layout="uniform"``: anywhere in the reachable box, any source yaw (harder than SIMPLER).
+    ``layout="simpler"``: SIMPLER's configuration number ``episode`` (mod their count; drawn from ``rng``
+    when None), jittered by :data:`SIMPLER_JITTER_XY` / :data:`SIMPLER_JITTER_YAW` from ``rng``.
+    """
+    if layout == "simpler":
+        configs = simpler_configs(task)
+        index = int(rng.integers(len(configs))) if episode is None else int(episode) % len(configs)
+        src, tgt, yaw = configs[index]
+        src = src + rng.uniform(-SIMPLER_JITTER_XY, SIMPLER_JITTER_XY, 2)
+        tgt = tgt + rng.uniform(-SIMPLER_JITTER_XY, SIMPLER_JITTER_XY, 2)
+        src_yaw = yaw + rng.uniform(-SIMPLER_JITTER_YAW, SIMPLER_JITTER_YAW)
+        tgt_yaw = rng.uniform(-SIMPLER_JITTER_YAW, SIMPLER_JITTER_YAW)
+        return Placement({task.source: (*src, src_yaw), task.target: (*tgt, tgt_yaw)})
+    if layout != "uniform":
+        raise ValueError(f"unknown placement layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
     min_gap = task.source_radius + task.target_radius + 0.02
     # The footprint must stay inside the placement box, not just the centre.
     for _ in range(max_tries):

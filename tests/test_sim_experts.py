@@ -28,6 +28,12 @@ def test_widowx_expert_solves_seeded_episodes(task):
     assert set(np.unique(acts[:, 6])) == {0.0, 1.0}  # binary gripper, both used
 
 
+@pytest.mark.parametrize("task", ["carrot_on_plate", "stack_cube"])
+def test_widowx_expert_solves_simpler_layout_episodes(task):
+    env = sim.make_env("widowx", task, cameras=(), layout="simpler")
+    assert all(run_episode(env, seed)["success"] for seed in (0, 13))
+
+
 def test_piper_expert_solves_a_seeded_episode():
     env = sim.make_env("piper", "carrot_on_plate", cameras=())
     assert run_episode(env, 0)["success"]

@@ -8,9 +8,13 @@ import sim
 from sim.tasks import (
     PLACEMENT_HIGH,
     PLACEMENT_LOW,
+    SIMPLER_CENTER,
+    SIMPLER_JITTER_XY,
+    SIMPLER_JITTER_YAW,
     TASK_SPECS,
     get_task,
     sample_placement,
+    simpler_configs,
 )
 
 
@@ -41,6 +45,43 @@ def test_placements_are_seeded_separated_and_reachable(task):
             assert np.all(xy >= PLACEMENT_LOW) and np.all(xy <= PLACEMENT_HIGH)
         positions.append(src)
     assert np.ptp(np.array(positions), axis=0).min() > 0.1  # placements really vary
+
+
+@pytest.mark.parametrize("task", sim.TASKS)
+def test_simpler_layout_visits_each_configuration_once_per_24_seeds(task):
+    spec = get_task(task)
+    configs = simpler_configs(spec)
+    assert len(configs) == 24  # SIMPLER: 24 episodes per task
+    assert len({(*np.round(s, 3), *np.round(t, 3), round(y, 3)) for s, t, y in configs}) == len(configs)
+    seen = set()
+    for episode in range(1000, 1000 + len(configs)):
+        placement = sample_placement(spec, np.random.default_rng(episode), layout="simpler", episode=episode)
+        src, tgt = (np.array(placement.poses[n][:2]) for n in (spec.source, spec.target))
+        # SIMPLER's configuration number episode mod 24, within the jitter
+        index = episode % len(configs)
+        s, t, yaw = configs[index]
+        assert np.abs(src - s).max() <= SIMPLER_JITTER_XY and np.abs(tgt - t).max() <= SIMPLER_JITTER_XY
+        assert abs(placement.poses[spec.source][2] - yaw) <= SIMPLER_JITTER_YAW
+        assert np.linalg.norm(src - tgt) >= spec.source_radius + spec.target_radius - 2 * SIMPLER_JITTER_XY
+        seen.add(index)
+    assert len(seen) == len(configs)
+    # a different seed of the same configuration gets a different (jittered) pose
+    a = sample_placement(spec, np.random.default_rng(1), layout="simpler", episode=0)
+    b = sample_placement(spec, np.random.default_rng(2), layout="simpler", episode=len(configs))
+    assert a != b and np.allclose(a.poses[spec.source][:2], b.poses[spec.source][:2], atol=2 * SIMPLER_JITTER_XY)
+
+
+def test_simpler_layout_through_the_env_and_bad_layout():
+    env = sim.make_env("widowx", "stack_cube", cameras=(), layout="simpler")
+    env.reset(seed=5)
+    src = np.array(env.unwrapped.placement.poses["green_cube"][:2])
+    assert np.allclose(src, simpler_configs(get_task("stack_cube"))[5][0], atol=SIMPLER_JITTER_XY)
+    assert np.abs(src - SIMPLER_CENTER).max() <= 0.1 + SIMPLER_JITTER_XY
+    env.close()
+    with pytest.raises(ValueError, match="unknown placement layout 'grid'"):
+        sim.make_env("widowx", "stack_cube", cameras=(), layout="grid")
+    with pytest.raises(ValueError, match="unknown placement layout 'grid'"):
+        sample_placement(get_task("stack_cube"), np.random.default_rng(0), layout="grid")
 
 
 @pytest.fixture(scope="module")

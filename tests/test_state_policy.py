@@ -17,7 +17,7 @@ def demos(tmp_path_factory):
     root = tmp_path_factory.mktemp("ladder") / "carrot"
     assert main(["record-sim", "--task", "carrot_on_plate", "--episodes", "2", "--cameras", "third_person",
                  "--image-size", "64x64", "--seed", "11", "--only-success", "--stop-after-success", "2",
-                 "--action-noise", "0.005", "--output", str(root)]) == 0
+                 "--action-noise", "0.005", "--layout", "simpler", "--output", str(root)]) == 0
     return root
 
 
@@ -27,7 +27,7 @@ def test_recording_is_trimmed_after_success_and_carries_object_poses_and_metadat
     info = json.loads((demos / "meta" / "info.json").read_text())
     meta = info["lam_ros"]
     assert meta["action_convention"] == "bridge_delta" and meta["stop_after_success"] == 2
-    assert meta["action_noise"] == 0.005
+    assert meta["action_noise"] == 0.005 and meta["layout"] == "simpler"
     names = info["features"]["observation.environment_state"]["names"]
     assert len(names) == 14 and names[0].endswith(".x") and names[3].endswith(".qw")
     t = load_tables([demos])
@@ -37,6 +37,13 @@ def test_recording_is_trimmed_after_success_and_carries_object_poses_and_metadat
     # Poses are real, moving object poses (the carrot is lifted during the episode).
     carrot_z = t["env"][:, 2]
     assert carrot_z.max() - carrot_z.min() > 0.02
+    # --layout simpler reached the simulator: episode i (seed 11 + i) starts in SIMPLER configuration 11 + i
+    from sim.tasks import SIMPLER_JITTER_XY, get_task, simpler_configs
+
+    configs = simpler_configs(get_task("carrot_on_plate"))
+    for episode in range(2):
+        first = t["env"][np.flatnonzero(t["episode"] == episode)[0]]
+        assert np.abs(first[:2] - configs[11 + episode][0]).max() < SIMPLER_JITTER_XY + 0.005  # settled
     with pytest.raises(ValueError, match="action_noise"):
         from lam_ros.recording.sim import record_sim
 

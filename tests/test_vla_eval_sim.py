@@ -20,11 +20,11 @@ def test_eval_sim_writes_table_videos_and_seeds(tmp_path):
     eval_sim.configure(parser)
     args = parser.parse_args([
         "--checkpoint", str(ckpt), "--robot", "widowx", "--tasks", "carrot_on_plate", "--episodes", "2",
-        "--seed", "7", "--max-steps", "3", "--videos", "1", "--image-size", "64", "--out", str(tmp_path / "eval"),
+        "--seed", "7", "--max-steps", "3", "--videos", "1", "--image-size", "64", "--layout", "simpler", "--out", str(tmp_path / "eval"),
     ])
     assert eval_sim.run(args) == 0
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert results["seeds"] == [7, 8]
+    assert results["seeds"] == [7, 8] and results["layout"] == "simpler"
     assert set(results["summary"]) == {"policy", "expert"}
     for agent in ("policy", "expert"):
         episodes = results["episodes"][agent]["carrot_on_plate"]
@@ -32,7 +32,14 @@ def test_eval_sim_writes_table_videos_and_seeds(tmp_path):
         assert 0.0 <= results["summary"][agent]["average"]["success"] <= 1.0
         assert (tmp_path / "eval" / episodes[0]["video"]).stat().st_size > 0
         assert "video" not in episodes[1]
+    # --layout simpler reached the simulator: seed s starts in SIMPLER's configuration s
+    from sim.tasks import SIMPLER_JITTER_XY, get_task, simpler_configs
+
+    configs = simpler_configs(get_task("carrot_on_plate"))
+    for e in results["episodes"]["expert"]["carrot_on_plate"]:
+        assert abs(e["start"]["carrot"][0] - configs[e["seed"]][0][0]) < SIMPLER_JITTER_XY + 0.005
     table = (tmp_path / "eval" / "results.md").read_text()
+    assert "simpler layout" in table
     assert "| policy |" in table and "| expert |" in table and "carrot_on_plate" in table
 
 

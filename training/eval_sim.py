@@ -45,8 +45,9 @@ def tile(images: dict[str, np.ndarray], cameras: list[str]) -> np.ndarray:
 
 
 def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | None = None, record: bool = False) -> dict:
-    """One episode; ``act(obs) -> (7,)``. Returns metrics, steps and (optionally) frames."""
-    obs, _ = env.reset(seed=seed)
+    """One episode; ``act(obs) -> (7,)``. Returns metrics, steps, the objects' settled start poses
+    (xyz + quaternion wxyz, to see which placements fail) and (optionally) frames."""
+    obs, reset_info = env.reset(seed=seed)
     cameras = list(obs["images"])
     frames = [tile(obs["images"], cameras)] if record else []
     seen = {m: False for m in METRICS}
@@ -62,6 +63,8 @@ def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | 
         if terminated or truncated:
             break
     result = {"seed": int(seed), "steps": steps, "success": bool(info.get("success", False))}
+    if "object_poses" in reset_info:
+        result["start"] = {k: np.round(np.asarray(v, dtype=float), 4).tolist() for k, v in reset_info["object_poses"].items()}
     result.update({m: seen[m] for m in METRICS[1:]})
     if record:
         result["frames"] = frames
@@ -92,6 +95,7 @@ def evaluate(
     tasks: list[str] | None = None,
     episodes: int = 24,
     seed: int = 0,
+    layout: str = "uniform",
     image_size: int | None = None,
     video_episodes: int = 1,
     max_steps: int | None = None,
@@ -101,7 +105,8 @@ def evaluate(
     """``agents``: name -> checkpoint directory, or name -> "expert". ``image_size``: the
     square render size (default: the resolution each checkpoint's training data was
     recorded at, else 128); every policy resizes frames to its own input size.
-    ``executor``: chunk-executor settings (ensemble_decay, replan_every, sticky_gripper)."""
+    ``executor``: chunk-executor settings (ensemble_decay, replan_every, sticky_gripper).
+    ``layout``: object placement ("uniform" or "simpler", ``sim.tasks.sample_placement``)."""
     import sim
     from lam_ros.action_convention import BRIDGE_DELTA
     from lam_ros.policy import load_policy
@@ -123,7 +128,7 @@ def evaluate(
         if policy.action_convention != BRIDGE_DELTA:
             raise ValueError(f"agent {name!r} ({agents[name]}) was trained on {policy.action_convention!r} actions; "
                              f"the simulator's step() executes {BRIDGE_DELTA!r}")
-    results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "agents": dict(agents), "episodes": {}, "summary": {},
+    results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "layout": layout, "agents": dict(agents), "episodes": {}, "summary": {},
                      "executor": dict(executor or {})}
     for name in agents:
         policy = policies.get(name)
@@ -132,7 +137,8 @@ def evaluate(
         size = image_size or recorded_image_size(policy) or 128
         results.setdefault("image_size", {})[name] = size
         for task in tasks:
-            env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(size, size))
+            env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(size, size),
+                               layout=layout)
             if policy is not None:
                 act, reset = policy_act(env, policy, env.unwrapped.instruction), policy.reset
             else:
@@ -167,7 +173,7 @@ def markdown_table(results: dict) -> str:
     tasks = results["tasks"]
     lines = [
         f"Closed-loop evaluation, robot {results['robot']}, {len(results['seeds'])} episodes per task "
-        f"(seeds {results['seeds'][0]}..{results['seeds'][-1]}). Success at the final step % "
+        f"(seeds {results['seeds'][0]}..{results['seeds'][-1]}, {results.get('layout', 'uniform')} layout). Success at the final step % "
         "(placed at some step %, grasp %).",
         "",
         "| agent | " + " | ".join(tasks) + " | average |",

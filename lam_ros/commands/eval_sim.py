@@ -19,6 +19,9 @@ def configure(parser) -> None:
     parser.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     parser.add_argument("--episodes", type=int, default=24, help="episodes per task (default 24)")
     parser.add_argument("--seed", type=int, default=0, help="first episode seed; episode i uses seed + i")
+    from lam_ros.commands.record_sim import LAYOUT_HELP
+
+    parser.add_argument("--layout", default="uniform", choices=("uniform", "simpler"), help=LAYOUT_HELP)
     parser.add_argument("--no-expert", action="store_true", help="skip the scripted expert reference")
     parser.add_argument("--image-size", type=int, default=None,
                         help="square render size (default: the resolution the checkpoint's training data was recorded "
@@ -66,6 +69,7 @@ def run(args) -> int:
         tasks=tasks,
         episodes=args.episodes,
         seed=args.seed,
+        layout=args.layout,
         image_size=args.image_size,
         executor=executor_settings(args),
         video_episodes=args.videos,

@@ -16,6 +16,17 @@ from __future__ import annotations
 import argparse
 
 
+def _layout_help() -> str:
+    from sim.tasks import SIMPLER_JITTER_XY, SIMPLER_JITTER_YAW
+
+    return (f"object placement: uniform (anywhere in the reachable box, any source yaw) or simpler (SIMPLER's "
+            f"24 configurations: seed i picks configuration i mod 24, jittered by {SIMPLER_JITTER_XY * 100:g} cm and "
+            f"{SIMPLER_JITTER_YAW:g} rad; default uniform)")
+
+
+LAYOUT_HELP = _layout_help()
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="dataset folder (must not exist unless --resume)")
     parser.add_argument("--robot", default="widowx", help="widowx | piper")
@@ -42,6 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-ood", action="store_true",
                         help="with --randomize-cameras: sample every camera offset between 1x and 2x the default range "
                              "(poses outside the training range, for out-of-distribution evaluation)")
+    parser.add_argument("--layout", default="uniform", choices=("uniform", "simpler"),
+                        help=LAYOUT_HELP)
     parser.add_argument("--vcodec", default="h264", help="video codec for lerobot (default h264)")
     parser.add_argument("--resume", action="store_true", help="append to an existing dataset (recovers it first)")
 
@@ -60,7 +73,7 @@ def run(args) -> int:
                         image_size=args.image_size, randomize_cameras=args.randomize_cameras, seed=args.seed,
                         max_steps=args.max_steps, only_success=args.only_success, resume=args.resume,
                         vcodec=args.vcodec, stop_after_success=args.stop_after_success, noise=noise,
-                        action_noise=args.action_noise,
+                        action_noise=args.action_noise, layout=args.layout,
                         camera_ranges=ood_ranges() if args.camera_ood else None)
     d = report.to_dict()
     print(f"wrote {d['episodes']} episode(s), {d['frames']} frames to {args.output}; "

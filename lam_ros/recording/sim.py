@@ -39,7 +39,7 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
                policy: Callable | None = None, only_success: bool = False, resume: bool = False,
                vcodec: str = "h264", progress: bool = True, env=None,
                stop_after_success: int | None = None, noise=None, camera_ranges=None,
-               action_noise: float = 0.0) -> RecordingReport:
+               action_noise: float = 0.0, layout: str = "uniform") -> RecordingReport:
     """Record ``episodes`` committed episodes. ``policy(obs) -> action``; default: the scripted expert.
 
     Episode i uses seed ``seed + i`` (after resume: continues from the number
@@ -56,6 +56,8 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
     std s while storing the clean expert action (DART, Laskey et al. 2017): the
     demonstrations then show how the expert recovers from the small drifts a learned
     policy makes, which plain demonstrations never visit.
+    ``layout``: object placement, "uniform" or "simpler" (``sim.tasks.sample_placement``;
+    stored in meta/info.json so evaluation can use the same one).
     """
     if not (isinstance(action_noise, (int, float)) and 0.0 <= action_noise <= 0.05):
         raise ValueError(f"action_noise must be a number in [0, 0.05] m, got {action_noise!r}")
@@ -67,7 +69,8 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
     env = env or simpkg.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=image_size,
-                                 randomize_cameras=randomize_cameras, camera_ranges=camera_ranges, noise=noise)
+                                 randomize_cameras=randomize_cameras, camera_ranges=camera_ranges, noise=noise,
+                                 layout=layout)
     cams = list(env.cameras)
     fps = int(round(env.control_hz))
     objects = list(env.unwrapped.object_poses())
@@ -75,7 +78,7 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
                               env_state_names(objects))
     metadata = {"action_convention": BRIDGE_DELTA, "source": "record-sim", "task": env.unwrapped.task.name,
                 "stop_after_success": stop_after_success, "randomize_cameras": bool(env.unwrapped.randomize_cameras),
-                "action_noise": float(action_noise)}
+                "action_noise": float(action_noise), "layout": env.unwrapped.layout}
     from sim.noise import recording_metadata
 
     metadata.update(recording_metadata(env, root, resume))  # exogenous_noise, camera_randomization
