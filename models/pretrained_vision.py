@@ -201,6 +201,20 @@ class EfficientNetLiteTrunk(nn.Module):
         self.patch_size = config.stride
         freeze_as_buffers(self)
         super().train(False)
+        self._feature_cache: dict[bytes, torch.Tensor] | None = None
+        self._cache_limit = 0
+
+    def cache_features(self, max_images: int | None = 200_000) -> None:
+        """Memoise :meth:`features` per image (keyed by a hash of its pixels) for training.
+
+        The trunk is frozen and its BatchNorm uses fixed statistics, so an image's features do not
+        depend on the batch it comes in: training epochs over the same frames (no pixel augmentation)
+        then run the trunk once per frame instead of once per step, about 20x faster on a CPU.
+        ``None`` turns the cache off and frees it. Images beyond ``max_images`` are computed, not stored
+        (a bound on memory: about 28 KB per 128 px image at stride 16). Never enable it in a
+        long-running node: every new camera frame would be stored."""
+        self._feature_cache = None if max_images is None else {}
+        self._cache_limit = int(max_images or 0)
 
     @classmethod
     def _from_config(cls, config, **kwargs):  # what transformers' AutoModel.from_config calls
@@ -232,6 +246,27 @@ class EfficientNetLiteTrunk(nn.Module):
 
     def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1] -> feature map (B, C, ceil(H/s), ceil(W/s))."""
+        if self._feature_cache is not None:
+            return self._cached_features(pixel_values)
+        return self._compute(pixel_values)
+
+    def _cached_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        import hashlib
+
+        cache = self._feature_cache
+        keys = [hashlib.blake2b(img.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).digest()
+                for img in pixel_values]
+        missing = [i for i, k in enumerate(keys) if k not in cache]
+        fresh = {}
+        if missing:
+            computed = self._compute(pixel_values[missing])
+            fresh = {keys[i]: f for i, f in zip(missing, computed)}
+            for k, f in fresh.items():
+                if len(cache) < self._cache_limit:
+                    cache[k] = f
+        return torch.stack([fresh[k] if k in fresh else cache[k] for k in keys]).to(pixel_values.device)
+
+    def _compute(self, pixel_values: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             x = self._act(self._bn0(self._conv_stem(pixel_values.to(self.dtype))))
             for block in self._blocks:

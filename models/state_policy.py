@@ -27,6 +27,7 @@ from models.vla.normalization import ActionNormalizer, StateNormalizer
 CONFIG_FILE = "state_policy.json"
 WEIGHTS_FILE = "model.safetensors"
 POSE_SIZE = 7  # xyz + quaternion wxyz per object
+RELATIVE_SCALE = 10.0  # object - EE offsets in decimetres: order 1 over the workspace
 
 
 def is_state_policy(path: str | Path) -> bool:
@@ -57,13 +58,16 @@ class StatePolicyConfig:
     hidden: int = 512
     layers: int = 3
     tasks: list[str] = field(default_factory=list)  # one-hot task conditioning (instruction strings)
+    # Also feed each object's position relative to the end effector (object xyz - EE xyz, in decimetres).
+    relative: bool = False
     action_convention: str = "bridge_delta"
     action_stats: dict = field(default_factory=dict)
     state_stats: dict = field(default_factory=dict)
 
     @property
     def input_dim(self) -> int:
-        return self.state_dim + self.env_state_dim // POSE_SIZE * 5 + len(self.tasks)
+        per_object = 8 if self.relative else 5
+        return self.state_dim + self.env_state_dim // POSE_SIZE * per_object + len(self.tasks)
 
 
 class StateMLP(nn.Module):
@@ -112,7 +116,11 @@ class StatePolicy(ChunkExecutor):
             if text not in self.config.tasks:
                 raise ValueError(f"instruction {text!r} was not in training; known: {self.config.tasks}")
             onehot[i, self.config.tasks.index(text)] = 1.0
-        return np.concatenate([self.state_normalizer.normalize(state), object_features(env_state), onehot], axis=1)
+        parts = [self.state_normalizer.normalize(state), object_features(env_state), onehot]
+        if self.config.relative:
+            objects = env_state.reshape(len(env_state), -1, POSE_SIZE)[..., :3]
+            parts.append(((objects - state[:, None, :3]) * RELATIVE_SCALE).reshape(len(state), -1))
+        return np.concatenate(parts, axis=1)
 
     def step(self, images, instruction: str, state=None, env_state=None, **extra) -> np.ndarray:
         if state is None or env_state is None:

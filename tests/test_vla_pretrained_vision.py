@@ -193,3 +193,44 @@ def test_commands_pretrain_and_full_finetune_keep_the_trunk(tmp_path, monkeypatc
         assert torch.equal(w2[k], weights[k.split(".vision_tower.")[1]]), k
     projector = [k for k in w2 if "multi_modal_projector" in k and k.endswith("weight")]
     assert projector and not all(torch.equal(w1[k], w2[k]) for k in projector)
+
+
+def test_feature_cache_returns_the_same_features_and_runs_the_trunk_once_per_image(weights, monkeypatch):
+    """Training without pixel augmentation caches the frozen trunk's output per image: the same
+    features as computed, computed once per distinct image, bounded, and off again with None."""
+    trunk = pv.build_trunk()
+    batch = torch.stack([disk((255, 0, 0), size=128, radius=30), disk((0, 0, 255), size=128, radius=40)])
+    expected = trunk.features(batch)
+    computed = []
+    real = trunk._compute
+    monkeypatch.setattr(trunk, "_compute", lambda px: computed.append(len(px)) or real(px))
+    trunk.cache_features(max_images=3)
+    torch.testing.assert_close(trunk.features(batch), expected)
+    torch.testing.assert_close(trunk.features(batch.flip(0)), expected.flip(0))  # served from the cache
+    assert computed == [2]
+    third = disk((0, 255, 0), size=128, radius=20)[None]
+    trunk.features(torch.cat([third, batch[:1]]))
+    assert computed == [2, 1]  # only the new image ran through the trunk
+    fourth = disk((0, 0, 0), size=128, radius=20)[None]
+    trunk.features(fourth), trunk.features(fourth)
+    assert computed == [2, 1, 1, 1]  # over the bound: computed every time, never stored
+    trunk.cache_features(None)
+    trunk.features(batch)
+    assert computed == [2, 1, 1, 1, 2]
+
+
+def test_finetune_caches_the_trunk_only_without_pixel_augmentation(tmp_path, monkeypatch, weights):
+    from training import finetune_vla as ft
+
+    data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
+    enabled = []
+    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "cache_features", lambda self, max_images=200_000: enabled.append(1))
+    from training.pretrain_vla import TrainSettings
+
+    fast = TrainSettings(steps=1, batch_size=2, save_every=1)
+    ft.finetune_vla([data], tmp_path / "a", init="tiny-effnet", cameras=list(CAMERAS), finetune="full",
+                    drop_noops=False, settings=fast)
+    assert enabled == [1]
+    ft.finetune_vla([data], tmp_path / "b", init="tiny-effnet", cameras=list(CAMERAS), finetune="full",
+                    drop_noops=False, augment_shift=2, settings=fast)
+    assert enabled == [1]  # random shifts make every frame new: no cache

@@ -62,13 +62,13 @@ def chunk_targets(actions: np.ndarray, episode: np.ndarray, chunk: int) -> tuple
 def train_state_policy(datasets: list[str | Path], out_dir: str | Path, *, chunk_size: int = 5, steps: int = 10000,
                        batch_size: int = 256, lr: float = 1e-3, seed: int = 0, action_loss: str = "l1",
                        drop_noops: bool = True, hidden: int = StatePolicyConfig.hidden, layers: int = StatePolicyConfig.layers,
-                       gripper_loss_weight: float = 1.0) -> dict:
+                       gripper_loss_weight: float = 1.0, relative: bool = False) -> dict:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t = load_tables(datasets)
     tasks = sorted(set(t["task"]))
     cfg = StatePolicyConfig(robot=t["robot"] or "widowx", env_state_dim=t["env"].shape[1], action_dim=t["action"].shape[1],
-                            chunk_size=chunk_size, hidden=hidden, layers=layers, tasks=tasks,
+                            chunk_size=chunk_size, hidden=hidden, layers=layers, tasks=tasks, relative=relative,
                             action_convention=t["convention"])
     normalizer = ActionNormalizer.fit(t["action"])
     state_norm = StateNormalizer.fit(t["state"])
