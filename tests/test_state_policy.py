@@ -76,3 +76,23 @@ def test_state_policy_trains_loads_and_acts_like_every_policy(demos, tmp_path):
     with pytest.raises(ValueError, match="robot 'widowx', not 'piper'"):
         load_policy(tmp_path / "state", robot="piper")
     env.close()
+
+
+def test_relative_features_are_object_minus_end_effector_and_survive_a_reload(demos, tmp_path):
+    from lam_ros.policy import load_policy
+    from models.state_policy import RELATIVE_SCALE
+    from training.train_state_policy import load_tables, train_state_policy
+
+    train_state_policy([demos], tmp_path / "rel", steps=20, seed=0, relative=True)
+    policy = load_policy(tmp_path / "rel", robot="widowx", action_dim=7)
+    assert policy.config.relative and policy.config.input_dim == 7 + 2 * 8 + 1
+    t = load_tables([demos])
+    x = policy.features(t["state"][:4], t["env"][:4], t["task"][:4])
+    assert x.shape == (4, policy.config.input_dim)
+    offsets = (t["env"][:4].reshape(4, 2, 7)[..., :3] - t["state"][:4, None, :3]) * RELATIVE_SCALE
+    np.testing.assert_allclose(x[:, -6:], offsets.reshape(4, 6), rtol=1e-5, atol=1e-6)
+    # the relative features move with the end effector while the absolute ones do not
+    moved = t["state"][:1].copy()
+    moved[0, 0] += 0.1
+    delta = policy.features(moved, t["env"][:1], t["task"][:1]) - x[:1]
+    np.testing.assert_allclose(delta[0, -6:], [-0.1 * RELATIVE_SCALE, 0, 0] * 2, atol=1e-5)
