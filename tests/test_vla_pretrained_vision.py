@@ -224,13 +224,14 @@ def test_finetune_caches_the_trunk_only_without_pixel_augmentation(tmp_path, mon
 
     data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
     enabled = []
-    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "cache_features", lambda self, max_images=200_000: enabled.append(1))
+    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "cache_features",
+                        lambda self, max_images=200_000: enabled.append(max_images))
     from training.pretrain_vla import TrainSettings
 
     fast = TrainSettings(steps=1, batch_size=2, save_every=1)
     ft.finetune_vla([data], tmp_path / "a", init="tiny-effnet", cameras=list(CAMERAS), finetune="full",
                     drop_noops=False, settings=fast)
-    assert enabled == [1]
+    assert enabled == [200_000, None]  # on for the training loop, freed after it
     ft.finetune_vla([data], tmp_path / "b", init="tiny-effnet", cameras=list(CAMERAS), finetune="full",
                     drop_noops=False, augment_shift=2, settings=fast)
-    assert enabled == [1]  # random shifts make every frame new: no cache
+    assert enabled == [200_000, None]  # random shifts make every frame new: no cache

@@ -96,11 +96,6 @@ def finetune_vla(
             model.apply_lora(lora)
     codes = label_latent_codes(data, labeller, frame_gap) if labeller is not None else None
     set_trainable(model, "action", with_codes=codes is not None)
-    tower = getattr(getattr(model.base_model(), "model", None), "vision_tower", None)
-    if hasattr(tower, "cache_features") and not model.config.augment_shift:
-        # frozen pretrained trunk and no pixel augmentation: compute each frame's features once
-        tower.cache_features()
-        log.info("finetune-vla: caching the frozen vision trunk's features per frame (no --augment-shift)")
     dataset = VLAFrames(data, model.config.cameras, model.config.chunk_size, normalizer=model.normalizer, codes=codes,
                         drop_noops=drop_noops, state_normalizer=model.state_normalizer)
     result = train(model, dataset, out_dir, settings, f"finetune-vla ({model.config.finetune} + action decoder)", state)

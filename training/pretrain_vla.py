@@ -89,6 +89,11 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         collate_fn=make_collate(model, augment_shift=model.config.augment_shift, seed=settings.seed),
         generator=torch.Generator().manual_seed(settings.seed),
     )
+    tower = getattr(getattr(model.base_model(), "model", None), "vision_tower", None)
+    cache = hasattr(tower, "cache_features") and not model.config.augment_shift
+    if cache:  # a frozen pretrained trunk and no pixel augmentation: each frame's features are computed once
+        tower.cache_features()
+        log.info("%s: caching the frozen vision trunk's features per frame (no pixel augmentation)", title)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     n_trainable = sum(p.numel() for p in params)
     log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s",
@@ -129,6 +134,8 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
                 break
         epoch, offset = epoch + 1, 0
     bar.close()
+    if cache:
+        tower.cache_features(None)
     model.eval()
     final = {k: float(np.mean(v[-10:])) for k, v in history.items()}
     return {"step": step, "final_losses": final, "out_dir": str(out_dir)}
