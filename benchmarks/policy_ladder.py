@@ -87,7 +87,7 @@ def evaluate_row(row: str, seed: int, agent, args, out: Path) -> dict:
     if result_file.exists():
         return json.loads(result_file.read_text())
     return evaluate({row: str(agent)}, result_file.parent, robot=args.robot, tasks=args.tasks,
-                    episodes=args.eval_episodes, seed=demo.EVAL_SEED, video_episodes=1,
+                    episodes=args.eval_episodes, seed=demo.EVAL_SEED, video_episodes=1, layout=demo.LAYOUT,
                     executor=demo.EXECUTOR)
 
 
@@ -96,7 +96,7 @@ def summarise(results: dict, times: dict, args) -> str:
         "# Policy ladder",
         "",
         f"Same labelled episodes ({args.labelled_episodes} per task), same {args.eval_episodes} evaluation seeds per task "
-        f"(from {demo.EVAL_SEED}), training seeds {args.seeds}. Cells: mean ± sd over training seeds, in %; "
+        f"(from {demo.EVAL_SEED}, {demo.LAYOUT} layout), training seeds {args.seeds}. Cells: mean ± sd over training seeds, in %; "
         "success at the final step / placed at some step / grasp / moved-correct-object.",
         "",
         "| rung | " + " | ".join(args.tasks) + " | average success | wall time per seed (train + eval) |",

@@ -64,6 +64,9 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     eval_argv = calls[8][1]
     assert int(eval_argv[eval_argv.index("--seed") + 1]) == demo.EVAL_SEED
     assert eval_argv[eval_argv.index("--episodes") + 1] == "24"
+    # Every recording and the evaluation place the objects the same way (SIMPLER's configurations).
+    layouts = {argv[argv.index("--layout") + 1] for name, argv in calls if name in ("record-sim", "eval-sim")}
+    assert layouts == {demo.LAYOUT} == {"simpler"}
     assert (tmp_path / "demo_summary.json").exists()
 
 

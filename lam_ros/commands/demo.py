@@ -41,12 +41,16 @@ CHUNK_SIZE = 5  # SIMPLER finetuning window (FACTS section 8)
 # lost it again by the end (docs/policy_ladder.md).
 STOP_AFTER_SUCCESS = 10
 EXECUTOR = {"ensemble_decay": 0.1, "replan_every": 1, "sticky_gripper": 0}
+# Object placement for every recording and evaluation: SIMPLER's 24 configurations per task, jittered
+# per seed (sim.tasks.sample_placement). The "uniform" layout (anywhere in the reachable box, any yaw)
+# is harder than SIMPLER: docs/policy_ladder.md compares both.
+LAYOUT = "simpler"
 DEFAULTS = {"play_episodes": 10, "labelled_episodes": 25, "image_size": 64, "lam_steps": 300,
             "pretrain_steps": 300, "finetune_steps": 1500, "action_noise": 0.01}
 
 
 def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int, labelled_episodes: int,
-                image_size: int, action_noise: float = 0.0) -> dict[str, list[Path]]:
+                image_size: int, action_noise: float = 0.0, layout: str = LAYOUT) -> dict[str, list[Path]]:
     """Record (or reuse) the play and labelled sets per task; returns their folders.
 
     play: action-free use (LAM, stage 1), 3 views, camera poses randomised per episode.
@@ -61,12 +65,12 @@ def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int
         if not (play / "meta" / "info.json").exists():
             _run_subcommand("record-sim", [
                 "--robot", robot, "--task", task, "--episodes", str(play_episodes), "--cameras", "third_person,side,wrist",
-                "--image-size", size, "--randomize-cameras", "--seed", str(PLAY_SEED), "--only-success",
+                "--image-size", size, "--randomize-cameras", "--seed", str(PLAY_SEED), "--only-success", "--layout", layout,
                 "--stop-after-success", str(STOP_AFTER_SUCCESS), "--output", str(play)])
         if not (labelled / "meta" / "info.json").exists():
             _run_subcommand("record-sim", [
                 "--robot", robot, "--task", task, "--episodes", str(labelled_episodes), "--cameras", ",".join(POLICY_CAMERAS),
-                "--image-size", size, "--seed", str(LABELLED_SEED), "--only-success",
+                "--image-size", size, "--seed", str(LABELLED_SEED), "--only-success", "--layout", layout,
                 "--stop-after-success", str(STOP_AFTER_SUCCESS), "--action-noise", str(action_noise),
                 "--output", str(labelled)])
     return out
@@ -203,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         _run_subcommand("eval-sim", [
             "--checkpoint", str(ft_dir), "--baseline", f"scratch={scratch_dir}", "--robot", args.robot,
             "--tasks", ",".join(tasks), "--episodes", str(args.eval_episodes), "--seed", str(EVAL_SEED),
-            "--image-size", str(args.image_size), "--out", str(eval_dir), *executor])
+            "--image-size", str(args.image_size), "--layout", LAYOUT, "--out", str(eval_dir), *executor])
 
     import torch
 
