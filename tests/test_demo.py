@@ -29,6 +29,8 @@ def calls(monkeypatch):
                 path.mkdir(parents=True, exist_ok=True)
 
     monkeypatch.setattr(demo, "_run_subcommand", fake)
+    # parallel lanes (--threads 2) run subcommands in their own processes: record those calls the same way
+    monkeypatch.setattr(demo, "_run_isolated", lambda name, argv, log_file, threads=1: fake(name, argv))
     return seen
 
 
@@ -88,3 +90,19 @@ def test_bad_arguments_are_named(tmp_path, calls, extra, message):
     with pytest.raises(ValueError, match=message):
         demo.run(args)
     assert calls == []
+
+
+def test_parallel_lanes_run_real_subcommands_in_their_own_processes(tmp_path):
+    """workers=2: each job is a real `lam-ros` process with its own log; a failing one raises with its log's tail."""
+    jobs = [("record-sim", ["--task", task, "--episodes", "1", "--max-steps", "2", "--cameras", "third_person",
+                            "--image-size", "64x64", "--output", str(tmp_path / task)])
+            for task in ("carrot_on_plate", "stack_cube")]
+    demo._run_all(jobs, 2, tmp_path / "logs")
+    for task in ("carrot_on_plate", "stack_cube"):
+        assert (tmp_path / task / "meta" / "info.json").exists()
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert logs == ["record-sim_0_carrot_on_plate.log", "record-sim_1_stack_cube.log"]
+    bad = [("record-sim", ["--episodes", "0", "--output", str(tmp_path / "bad")]),
+           ("record-sim", ["--episodes", "0", "--output", str(tmp_path / "bad2")])]
+    with pytest.raises(RuntimeError, match=r"(?s)exit code .*episodes must be >= 1"):
+        demo._run_all(bad, 2, tmp_path / "logs")

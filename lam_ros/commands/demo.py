@@ -50,29 +50,33 @@ DEFAULTS = {"play_episodes": 10, "labelled_episodes": 25, "image_size": 64, "lam
 
 
 def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int, labelled_episodes: int,
-                image_size: int, action_noise: float = 0.0, layout: str = LAYOUT) -> dict[str, list[Path]]:
+                image_size: int, action_noise: float = 0.0, layout: str = LAYOUT, workers: int = 1) -> dict[str, list[Path]]:
     """Record (or reuse) the play and labelled sets per task; returns their folders.
 
     play: action-free use (LAM, stage 1), 3 views, camera poses randomised per episode.
     labelled: the policy's cameras at their nominal poses (as evaluated), episodes
-    trimmed a few steps after success; a different seed range from play and eval."""
+    trimmed a few steps after success; a different seed range from play and eval.
+    ``workers`` > 1 records that many datasets at once, each in its own process."""
     size = f"{image_size}x{image_size}"
     out: dict[str, list[Path]] = {"play": [], "labelled": []}
+    jobs: list[tuple[str, list[str]]] = []
     for task in tasks:
         play, labelled = data_dir / f"play_{task}", data_dir / f"labelled_{task}"
         out["play"].append(play)
         out["labelled"].append(labelled)
         if not (play / "meta" / "info.json").exists():
-            _run_subcommand("record-sim", [
+            jobs.append(("record-sim", [
                 "--robot", robot, "--task", task, "--episodes", str(play_episodes), "--cameras", "third_person,side,wrist",
                 "--image-size", size, "--randomize-cameras", "--seed", str(PLAY_SEED), "--only-success", "--layout", layout,
-                "--stop-after-success", str(STOP_AFTER_SUCCESS), "--output", str(play)])
+                "--stop-after-success", str(STOP_AFTER_SUCCESS), "--output", str(play)]))
         if not (labelled / "meta" / "info.json").exists():
-            _run_subcommand("record-sim", [
+            jobs.append(("record-sim", [
                 "--robot", robot, "--task", task, "--episodes", str(labelled_episodes), "--cameras", ",".join(POLICY_CAMERAS),
                 "--image-size", size, "--seed", str(LABELLED_SEED), "--only-success", "--layout", layout,
                 "--stop-after-success", str(STOP_AFTER_SUCCESS), "--action-noise", str(action_noise),
-                "--output", str(labelled)])
+                "--output", str(labelled)]))
+    # the larger labelled sets first, so parallel lanes finish together
+    _run_all(sorted(jobs, key=lambda job: "/labelled_" not in job[1][-1]), workers, data_dir.parent / "logs")
     return out
 
 
@@ -140,6 +144,43 @@ def _run_subcommand(name: str, argv: list[str]) -> None:
         raise RuntimeError(f"lam-ros {name} failed with exit code {code}")
 
 
+def _run_isolated(name: str, argv: list[str], log_file: Path, threads: int = 1) -> None:
+    """Run ``lam-ros NAME ARGV`` in its own process (``threads`` torch / BLAS threads), output to ``log_file``."""
+    import os
+    import subprocess
+    import sys
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    log.info("demo: lam-ros %s %s  (log: %s)", name, " ".join(argv), log_file)
+    with open(log_file, "w") as fh:
+        code = subprocess.run([sys.executable, "-m", "lam_ros.cli", name, *argv], stdout=fh, stderr=subprocess.STDOUT,
+                              env=env).returncode
+    if code:
+        tail = "".join(log_file.read_text(errors="replace").splitlines(keepends=True)[-15:])
+        raise RuntimeError(f"lam-ros {name} failed with exit code {code}; last lines of {log_file}:\n{tail}")
+
+
+def _run_all(jobs: list[tuple[str, list[str]]], workers: int, log_dir: Path) -> None:
+    """Run independent subcommands: in this process one after another (``workers`` <= 1), or in
+    ``workers`` parallel processes with one thread each (2 cores: two single-threaded jobs finish
+    sooner than one two-threaded job after the other, and recording is single-threaded anyway)."""
+    if workers <= 1 or len(jobs) <= 1:
+        for name, argv in jobs:
+            _run_subcommand(name, argv)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job: tuple[int, tuple[str, list[str]]]) -> None:
+        i, (name, argv) = job
+        target = argv[argv.index("--output") + 1] if "--output" in argv else argv[argv.index("--out") + 1]
+        _run_isolated(name, argv, log_dir / f"{name}_{i}_{Path(target).name}.log")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(one, job) for job in enumerate(jobs)]:
+            future.result()
+
+
 def _split(argv: list[str]) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
@@ -187,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 
     def record() -> None:
         record_data(out / "data", tasks, args.robot, args.play_episodes, args.labelled_episodes, args.image_size,
-                    args.action_noise)
+                    args.action_noise, workers=args.threads)
 
     def lam() -> None:
         _run_subcommand(*_split(lam_args([str(p) for p in play], lam_dir, "mvp", args.lam_steps, args.image_size,
@@ -199,8 +240,10 @@ def run(args: argparse.Namespace) -> int:
 
     def finetune() -> None:
         labelled_dirs = [str(p) for p in labelled]
-        _run_subcommand("finetune-vla", finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot))
-        _run_subcommand("finetune-vla", finetune_args(labelled_dirs, "tiny", scratch_dir, args.finetune_steps, 0, args.robot))
+        # the latent-pretrained policy and the scratch baseline train side by side (one core each)
+        _run_all([("finetune-vla", finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot)),
+                  ("finetune-vla", finetune_args(labelled_dirs, "tiny", scratch_dir, args.finetune_steps, 0, args.robot))],
+                 args.threads, out / "logs")
 
     def evaluate() -> None:
         executor = [f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()]
