@@ -65,7 +65,7 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
                 str(args.lerobot_steps), "--seed", str(seed), "--cameras", ",".join(demo.POLICY_CAMERAS),
                 "--image-size", str(args.image_size), "--overwrite")
     elif row == "scratch":
-        lam_ros("finetune-vla", *demo.finetune_args(labelled, "tiny", ckpt, args.finetune_steps, seed, args.robot))
+        lam_ros("finetune-vla", *demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot))
     else:  # mvp / single: LAM on the play data -> stage 1 -> stage 2
         lam = out / "runs" / f"lam_{row}_seed{seed}"
         if not (lam / "checkpoint").exists():

@@ -51,7 +51,9 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
         assert set(labelled) <= set(argv) and not set(play) & set(argv)
     # One finetune starts from the stage-1 checkpoint, the baseline from scratch.
     inits = {argv[argv.index("--init") + 1] for _, argv in calls[6:8]}
-    assert inits == {str(tmp_path / "vla_pretrained"), "tiny"}
+    assert inits == {str(tmp_path / "vla_pretrained"), demo.BACKBONE}
+    pre_backbone = pre_argv[pre_argv.index("--backbone") + 1]
+    assert pre_backbone == demo.BACKBONE == "tiny-effnet"  # stage 1 and the scratch baseline: the same network
 
     # ... and otherwise trains exactly the same way (same parameters, data, budget, inputs).
     def recipe(argv):
