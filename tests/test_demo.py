@@ -1,6 +1,7 @@
 """`lam-ros demo`: stage order, data routing, resuming, and bad arguments (subcommands faked)."""
 
 import argparse
+import json
 
 import pytest
 
@@ -27,6 +28,15 @@ def calls(monkeypatch):
 
                 path = Path(target) / ("checkpoint" if name == "train-lam" else "")
                 path.mkdir(parents=True, exist_ok=True)
+        if name == "eval-sim":  # what merge_results reads
+            agent = argv[argv.index("--name") + 1]
+            agents = [agent] + ([] if "--no-expert" in argv else ["expert"])
+            tasks = argv[argv.index("--tasks") + 1].split(",")
+            cell = {"success": 0.5, "placed": 0.5, "grasp": 1.0}
+            (path / "results.json").write_text(json.dumps({
+                "robot": "widowx", "tasks": tasks, "seeds": [1000], "layout": "simpler", "executor": {},
+                "agents": {a: a for a in agents}, "episodes": {a: {t: [] for t in tasks} for a in agents},
+                "summary": {a: {t: cell for t in [*tasks, "average"]} for a in agents}}))
 
     monkeypatch.setattr(demo, "_run_subcommand", fake)
     # parallel lanes (--threads 2) run subcommands in their own processes: record those calls the same way
@@ -37,7 +47,7 @@ def calls(monkeypatch):
 def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls):
     assert demo.run(_args(tmp_path)) == 0
     names = [name for name, _ in calls]
-    assert names == ["record-sim"] * 4 + ["train-lam", "pretrain-vla", "finetune-vla", "finetune-vla", "eval-sim"]
+    assert names == ["record-sim"] * 4 + ["train-lam", "pretrain-vla", "finetune-vla", "finetune-vla"] + ["eval-sim"] * 2
     record_roots = [argv[argv.index("--output") + 1] for name, argv in calls if name == "record-sim"]
     play = [r for r in record_roots if "/play_" in r]
     labelled = [r for r in record_roots if "/labelled_" in r]
@@ -65,9 +75,16 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     labelled_argv = [argv for name, argv in calls if name == "record-sim" and "/labelled_" in argv[argv.index("--output") + 1]]
     assert all(argv[argv.index("--stop-after-success") + 1] == str(demo.STOP_AFTER_SUCCESS) for argv in labelled_argv)
     # Evaluation uses seeds no demonstration used.
-    eval_argv = calls[8][1]
-    assert int(eval_argv[eval_argv.index("--seed") + 1]) == demo.EVAL_SEED
-    assert eval_argv[eval_argv.index("--episodes") + 1] == "24"
+    evals = {argv[argv.index("--name") + 1]: argv for name, argv in calls if name == "eval-sim"}
+    assert evals["policy"][evals["policy"].index("--checkpoint") + 1] == str(tmp_path / "vla_finetuned")
+    assert evals["scratch"][evals["scratch"].index("--checkpoint") + 1] == str(tmp_path / "vla_scratch")
+    assert "--no-expert" in evals["policy"] and "--no-expert" not in evals["scratch"]  # the expert runs once
+    for eval_argv in evals.values():
+        assert int(eval_argv[eval_argv.index("--seed") + 1]) == demo.EVAL_SEED
+        assert eval_argv[eval_argv.index("--episodes") + 1] == "24"
+    # ... and one table holds all three agents
+    table = (tmp_path / "eval" / "results.md").read_text()
+    assert all(f"| {a} |" in table for a in ("policy", "scratch", "expert"))
     # Every recording and the evaluation place the objects the same way (SIMPLER's configurations).
     layouts = {argv[argv.index("--layout") + 1] for name, argv in calls if name in ("record-sim", "eval-sim")}
     assert layouts == {demo.LAYOUT} == {"simpler"}

@@ -77,3 +77,31 @@ def test_rollout_tells_placed_then_undone_from_success():
 
     rec = rollout(Env(), lambda obs: np.zeros(7), seed=0)
     assert rec["placed"] and not rec["success"] and rec["grasp"] and rec["steps"] == 4
+
+
+def test_merge_results_joins_separate_evaluations_and_refuses_mismatches(tmp_path):
+    from training.eval_sim import merge_results
+
+    def part(sub, agent, seeds=(1000, 1001)):
+        ep = [{"seed": s, "success": s == 1000, "video": f"videos/{agent}.mp4"} if s == 1000 else {"seed": s}
+              for s in seeds]
+        cell = {"success": 0.5, "placed": 0.5, "grasp": 1.0}
+        (tmp_path / sub).mkdir(exist_ok=True)
+        (tmp_path / sub / "results.json").write_text(json.dumps({
+            "robot": "widowx", "tasks": ["stack_cube"], "seeds": list(seeds), "layout": "simpler", "executor": {},
+            "agents": {agent: agent}, "episodes": {agent: {"stack_cube": ep}}, "image_size": {agent: 64},
+            "summary": {agent: {"stack_cube": cell, "average": cell}}}))
+
+    part("a", "policy")
+    part("b", "scratch")
+    merged = merge_results(["a", "b"], tmp_path)
+    assert set(merged["agents"]) == set(merged["summary"]) == {"policy", "scratch"}
+    assert merged["episodes"]["scratch"]["stack_cube"][0]["video"] == "b/videos/scratch.mp4"
+    assert json.loads((tmp_path / "results.json").read_text()) == merged
+    assert "| policy |" in (tmp_path / "results.md").read_text() and "| scratch |" in (tmp_path / "results.md").read_text()
+    part("c", "late", seeds=(1000, 1002))
+    with pytest.raises(ValueError, match="cannot merge c: its seeds"):
+        merge_results(["a", "c"], tmp_path)
+    part("d", "policy")
+    with pytest.raises(ValueError, match="agent name"):
+        merge_results(["a", "d"], tmp_path)

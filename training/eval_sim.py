@@ -163,6 +163,37 @@ def evaluate(
     return results
 
 
+def merge_results(parts: list[str], out_dir: str | Path) -> dict:
+    """One table from evaluations run separately (e.g. one process per agent): ``parts`` are
+    subfolders of ``out_dir``, each holding an eval-sim ``results.json``. They must share
+    robot, tasks, seeds, layout and executor (else a ValueError names the difference); agent names
+    must be distinct. Video paths are rewritten relative to ``out_dir``. Writes results.json / .md."""
+    out_dir = Path(out_dir)
+    merged: dict | None = None
+    for sub in parts:
+        part = json.loads((out_dir / sub / "results.json").read_text())
+        for records in (r for per_task in part["episodes"].values() for r in per_task.values()):
+            for rec in records:
+                if "video" in rec:
+                    rec["video"] = str(Path(sub) / rec["video"])
+        if merged is None:
+            merged = part
+            continue
+        for key in ("robot", "tasks", "seeds", "layout", "executor"):
+            if part.get(key) != merged.get(key):
+                raise ValueError(f"cannot merge {sub}: its {key} is {part.get(key)!r}, not {merged.get(key)!r}")
+        clash = set(part["agents"]) & set(merged["agents"])
+        if clash:
+            raise ValueError(f"cannot merge {sub}: agent name(s) {sorted(clash)} appear twice")
+        for key in ("agents", "episodes", "summary", "image_size"):
+            merged.setdefault(key, {}).update(part.get(key, {}))
+    if merged is None:
+        raise ValueError("nothing to merge")
+    (out_dir / "results.json").write_text(json.dumps(merged, indent=1))
+    (out_dir / "results.md").write_text(markdown_table(merged))
+    return merged
+
+
 def recorded_image_size(policy) -> int | None:
     """The (square) resolution a checkpoint's training frames were recorded at, when it says."""
     src = getattr(getattr(policy, "config", None), "source_image_size", None)

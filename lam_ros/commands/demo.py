@@ -255,11 +255,18 @@ def run(args: argparse.Namespace) -> int:
                  args.threads, out / "logs")
 
     def evaluate() -> None:
-        executor = [f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()]
-        _run_subcommand("eval-sim", [
-            "--checkpoint", str(ft_dir), "--baseline", f"scratch={scratch_dir}", "--robot", args.robot,
-            "--tasks", ",".join(tasks), "--episodes", str(args.eval_episodes), "--seed", str(EVAL_SEED),
-            "--image-size", str(args.image_size), "--layout", LAYOUT, "--out", str(eval_dir), *executor])
+        from training.eval_sim import merge_results
+
+        common = ["--robot", args.robot, "--tasks", ",".join(tasks), "--episodes", str(args.eval_episodes),
+                  "--seed", str(EVAL_SEED), "--image-size", str(args.image_size), "--layout", LAYOUT,
+                  *[f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()]]
+        # one process per learned policy (one core each); the scripted expert rides with the scratch one
+        _run_all([("eval-sim", ["--checkpoint", str(ft_dir), "--name", "policy", "--no-expert", *common,
+                                "--out", str(eval_dir / "policy")]),
+                  ("eval-sim", ["--checkpoint", str(scratch_dir), "--name", "scratch", *common,
+                                "--out", str(eval_dir / "scratch")])],
+                 args.threads, out / "logs")
+        merge_results(["policy", "scratch"], eval_dir)
 
     import torch
 

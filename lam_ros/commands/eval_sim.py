@@ -13,6 +13,7 @@ from __future__ import annotations
 def configure(parser) -> None:
     parser.add_argument("--checkpoint", required=True, help="policy checkpoint (reported as 'policy'): a finetuned VLA, a LeRobot ACT / Diffusion "
                              "directory (lam-ros train-lerobot) or a privileged-state baseline")
+    parser.add_argument("--name", default="policy", help="the --checkpoint agent's name in the table (default: policy)")
     parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR",
                         help="another checkpoint to evaluate on the same seeds (repeatable)")
     parser.add_argument("--robot", default="widowx", help="widowx or piper (default widowx)")
@@ -51,7 +52,9 @@ def executor_settings(args) -> dict:
 def run(args) -> int:
     from training.eval_sim import EXPERT, evaluate
 
-    agents = {"policy": args.checkpoint}
+    if not args.name or args.name == EXPERT:
+        raise ValueError(f"--name must be a non-empty name other than {EXPERT!r}, got {args.name!r}")
+    agents = {args.name: args.checkpoint}
     for spec in args.baseline:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
