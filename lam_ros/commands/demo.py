@@ -3,19 +3,21 @@
 Stages (each writes under OUT/ and is skipped when its output is already there,
 so an interrupted demo resumes; --force redoes everything):
 
-  record    scripted multi-view demonstrations in the simulator (camera poses
-            randomised per episode): an action-free "play" set per task and a
-            small action-labelled set per task, on different seeds
+  record    scripted multi-view demonstrations in the simulator, objects on SIMPLER's
+            configurations: an action-free "play" set per task (camera poses
+            randomised per episode) and an action-labelled set per task, on
+            different seeds; datasets record in parallel processes
   lam       train MVP-LAM (cross-view reconstruction) on the play set
   pretrain  VLA stage 1: predict the LAM's latent codes (no actions used)
-  finetune  VLA stage 2: LoRA + action decoder on the small labelled set, from
-            the stage-1 checkpoint AND from scratch (the baseline), same budget
+  finetune  VLA stage 2: whole network (but the frozen vision trunk) + action decoder
+            on the labelled set, from the stage-1 checkpoint AND from scratch (the
+            baseline), same budget, side by side
   eval      closed-loop SIMPLER-protocol rollouts on held-out seeds: the
             latent-pretrained policy, the from-scratch baseline and the scripted
             expert; success / grasp table (JSON + markdown) and videos
 
-The defaults are sized to finish in about half an hour on a 2-core CPU; they
-are far too small for good policies: see docs/demo.md for measured results.
+The defaults are sized to finish in about half an hour on a 2-core CPU; measured
+results and times are in docs/demo.md.
 """
 
 from __future__ import annotations

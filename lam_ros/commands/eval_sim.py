@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 def configure(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="policy checkpoint (reported as 'policy'): a finetuned VLA, a LeRobot ACT / Diffusion "
+    parser.add_argument("--checkpoint", required=True, help="policy checkpoint (reported under --name): a finetuned VLA, a LeRobot ACT / Diffusion "
                              "directory (lam-ros train-lerobot) or a privileged-state baseline")
     parser.add_argument("--name", default="policy", help="the --checkpoint agent's name in the table (default: policy)")
     parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR",
@@ -20,9 +20,9 @@ def configure(parser) -> None:
     parser.add_argument("--tasks", default="all", help="'all' or comma-separated task names")
     parser.add_argument("--episodes", type=int, default=24, help="episodes per task (default 24)")
     parser.add_argument("--seed", type=int, default=0, help="first episode seed; episode i uses seed + i")
-    from lam_ros.commands.record_sim import LAYOUT_HELP
+    from lam_ros.commands.record_sim import add_layout_arg
 
-    parser.add_argument("--layout", default="uniform", choices=("uniform", "simpler"), help=LAYOUT_HELP)
+    add_layout_arg(parser)
     parser.add_argument("--no-expert", action="store_true", help="skip the scripted expert reference")
     parser.add_argument("--image-size", type=int, default=None,
                         help="square render size (default: the resolution the checkpoint's training data was recorded "

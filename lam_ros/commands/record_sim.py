@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 
 
-def _layout_help() -> str:
-    from sim.tasks import SIMPLER_JITTER_XY, SIMPLER_JITTER_YAW
+def add_layout_arg(parser: argparse.ArgumentParser) -> None:
+    """``--layout``, shared by record-sim and eval-sim (sim.tasks.LAYOUTS)."""
+    from sim.tasks import LAYOUTS, SIMPLER_JITTER_XY, SIMPLER_JITTER_YAW
 
-    return (f"object placement: uniform (anywhere in the reachable box, any source yaw) or simpler (SIMPLER's "
-            f"24 configurations: seed i picks configuration i mod 24, jittered by {SIMPLER_JITTER_XY * 100:g} cm and "
-            f"{SIMPLER_JITTER_YAW:g} rad; default uniform)")
-
-
-LAYOUT_HELP = _layout_help()
+    parser.add_argument(
+        "--layout", default="uniform", choices=LAYOUTS,
+        help=f"object placement: uniform (anywhere in the reachable box, any source yaw) or simpler (SIMPLER's 24 "
+             f"configurations: seed i picks configuration i mod 24, jittered by {SIMPLER_JITTER_XY * 100:g} cm and "
+             f"{SIMPLER_JITTER_YAW:g} rad; default uniform)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-ood", action="store_true",
                         help="with --randomize-cameras: sample every camera offset between 1x and 2x the default range "
                              "(poses outside the training range, for out-of-distribution evaluation)")
-    parser.add_argument("--layout", default="uniform", choices=("uniform", "simpler"),
-                        help=LAYOUT_HELP)
+    add_layout_arg(parser)
     parser.add_argument("--vcodec", default="h264", help="video codec for lerobot (default h264)")
     parser.add_argument("--resume", action="store_true", help="append to an existing dataset (recovers it first)")
 
