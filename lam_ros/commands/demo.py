@@ -69,24 +69,25 @@ def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int
     ``workers`` > 1 records that many datasets at once, each in its own process."""
     size = f"{image_size}x{image_size}"
     out: dict[str, list[Path]] = {"play": [], "labelled": []}
-    jobs: list[tuple[str, list[str]]] = []
+    labelled_jobs: list[tuple[str, list[str]]] = []
+    play_jobs: list[tuple[str, list[str]]] = []
     for task in tasks:
         play, labelled = data_dir / f"play_{task}", data_dir / f"labelled_{task}"
         out["play"].append(play)
         out["labelled"].append(labelled)
         if not (play / "meta" / "info.json").exists():
-            jobs.append(("record-sim", [
+            play_jobs.append(("record-sim", [
                 "--robot", robot, "--task", task, "--episodes", str(play_episodes), "--cameras", "third_person,side,wrist",
                 "--image-size", size, "--randomize-cameras", "--seed", str(PLAY_SEED), "--only-success", "--layout", layout,
                 "--stop-after-success", str(STOP_AFTER_SUCCESS), "--output", str(play)]))
         if not (labelled / "meta" / "info.json").exists():
-            jobs.append(("record-sim", [
+            labelled_jobs.append(("record-sim", [
                 "--robot", robot, "--task", task, "--episodes", str(labelled_episodes), "--cameras", ",".join(POLICY_CAMERAS),
                 "--image-size", size, "--seed", str(LABELLED_SEED), "--only-success", "--layout", layout,
                 "--stop-after-success", str(STOP_AFTER_SUCCESS), "--action-noise", str(action_noise),
                 "--output", str(labelled)]))
     # the larger labelled sets first, so parallel lanes finish together
-    _run_all(sorted(jobs, key=lambda job: "/labelled_" not in job[1][-1]), workers, data_dir.parent / "logs")
+    _run_all(labelled_jobs + play_jobs, workers, data_dir.parent / "logs")
     return out
 
 
