@@ -50,6 +50,13 @@ def test_eval_sim_bad_arguments(tmp_path):
         evaluate({"expert": "expert"}, tmp_path, tasks=["fly"], episodes=1)
     with pytest.raises(ValueError, match="robot"):
         evaluate({"expert": "expert"}, tmp_path, robot="ur5", episodes=1)
+    from lam_ros.commands import eval_sim
+
+    parser = argparse.ArgumentParser()
+    eval_sim.configure(parser)
+    for bad in ("expert", ""):
+        with pytest.raises(ValueError, match="--name must be a non-empty name other than 'expert'"):
+            eval_sim.run(parser.parse_args(["--checkpoint", str(tmp_path), "--name", bad, "--out", str(tmp_path / "n")]))
     ckpt = make_action_checkpoint(tmp_path / "piper_ckpt", robot="piper")
     with pytest.raises(ValueError, match="piper"):
         evaluate({"policy": str(ckpt)}, tmp_path / "e", robot="widowx", tasks=["stack_cube"], episodes=1)
