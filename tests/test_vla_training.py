@@ -165,3 +165,26 @@ def test_noop_frames_are_left_out_as_samples_but_stay_in_chunks():
     # the chunk of frame 0 still contains the no-op frame 1 as its second step
     np.testing.assert_allclose(first["actions"][1].numpy(), normalizer.normalize(actions[1:2])[0], atol=1e-6)
     assert len(VLAFrames(data, ["cam"], chunk_size=3, normalizer=normalizer)) == 6
+
+
+def test_cosine_schedule_and_ema_weights_survive_resume(dataset, tmp_path):
+    """--lr-schedule cosine ends at lr 0; --ema-decay saves the average (raw weights kept for --resume); a run
+    interrupted and resumed ends with exactly the weights of an uninterrupted one, EMA and schedule included."""
+    from safetensors.torch import load_file
+
+    def run(out, steps, *extra):
+        argv = ["--dataset", str(dataset), "--out", str(out), "--init", "tiny", "--cameras", "wrist", "--finetune", "full",
+                "--lr-schedule", "cosine", "--warmup-steps", "1", "--ema-decay", "0.5", "--steps", str(steps), *FAST, *extra]
+        assert finetune_cmd.run(parse(finetune_cmd, argv)) == 0
+        return load_file(str(out / "model.safetensors")), load_file(str(out / "train_state" / "raw_model.safetensors"))
+
+    whole_avg, whole_raw = run(tmp_path / "whole", 4)
+    opt = json.loads((tmp_path / "whole" / "train_state" / "optimizer.json").read_text())
+    assert opt["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine over 4 steps reaches 0
+    key = "action_decoder.queries"
+    assert not torch.equal(whole_avg[key], whole_raw[key])  # the checkpoint is the average, not the last step
+    run(tmp_path / "split", 2)
+    split_avg, split_raw = run(tmp_path / "split", 4, "--resume")
+    for name in (key, "action_decoder.out.3.weight"):
+        torch.testing.assert_close(split_raw[name], whole_raw[name])
+        torch.testing.assert_close(split_avg[name], whole_avg[name])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from models.vla import VLA, ActionDecoder, ActionNormalizer, LoraSettings, VLAConfig
 from models.vla.normalization import StateNormalizer
-from training.pretrain_vla import TrainSettings, is_checkpoint, prepare_out_dir, set_trainable, train
+from training.pretrain_vla import TrainSettings, is_checkpoint, prepare_out_dir, seed_everything, set_trainable, train
 from training.vla_data import Labeller, VLAFrames, label_latent_codes, load_episodes
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def finetune_vla(
     lora = lora or LoraSettings()
     out_dir = Path(out_dir)
     state = prepare_out_dir(out_dir, resume)
+    seed_everything(settings.seed)  # --seed decides the initial weights too, not only the data order
     if state is not None:
         model = VLA.load(out_dir)
         data = load_episodes(datasets, cameras=model.config.cameras, require_actions=True, max_episodes=max_episodes,

@@ -38,6 +38,13 @@ class TrainSettings:
     save_every: int = 500
     seed: int = 0
     mixed_precision: str = "auto"  # "auto" (bf16 on GPU), "no", "bf16", "fp16"
+    # Learning-rate schedule: a transformers scheduler name ("constant", "cosine", "linear", ...), with
+    # ``warmup_steps`` of linear warm-up ("constant" with warm-up becomes "constant_with_warmup").
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    # Exponential moving average of the trained weights (0 = off). With it on, the saved checkpoint holds
+    # the averaged weights (what the policy runs); the raw weights are kept in train_state/ for --resume.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "save_every"):
@@ -45,6 +52,51 @@ class TrainSettings:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+
+
+LR_SCHEDULES = ("constant", "cosine", "linear")
+RAW_WEIGHTS = "raw_model.safetensors"  # in train_state/: the un-averaged weights when EMA is on
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, step: int):
+    """The transformers learning-rate scheduler for ``settings``, positioned at ``step`` (for --resume)."""
+    from transformers import get_scheduler
+
+    name = settings.lr_schedule
+    if name == "constant" and settings.warmup_steps:
+        name = "constant_with_warmup"
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", settings.lr)
+    scheduler = get_scheduler(name, optimizer, num_warmup_steps=settings.warmup_steps, num_training_steps=settings.steps)
+    if step:  # LambdaLR's last_epoch argument is not exposed by get_scheduler: move the schedule on instead
+        scheduler.last_epoch = step
+        for group, lr in zip(optimizer.param_groups, scheduler.get_lr()):
+            group["lr"] = lr
+    return scheduler
+
+
+def make_ema(model: torch.nn.Module, decay: float, step: int):
+    """torch's ``AveragedModel`` with an EMA of the trainable parameters (buffers, e.g. a frozen trunk, are
+    shared constants and not averaged). ``n_averaged`` is set to ``step`` so a resumed run keeps averaging
+    instead of restarting from a copy."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+    ema.n_averaged.fill_(step)
+    return ema
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch RNGs (accelerate's ``set_seed``)."""
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
 
 
 def prepare_out_dir(out_dir: Path, resume: bool) -> dict | None:
@@ -81,6 +133,13 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         load_optimizer(optimizer, out_dir / TRAIN_STATE_DIR)
         step = int(resume_state["step"])
         history = resume_state["history"]
+    # EMA: on resume the checkpoint in out_dir holds the average, train_state/ the raw weights
+    ema = make_ema(model, settings.ema_decay, step) if settings.ema_decay else None
+    if ema is not None and resume_state is not None and (out_dir / TRAIN_STATE_DIR / RAW_WEIGHTS).exists():
+        from safetensors.torch import load_model
+
+        load_model(model, str(out_dir / TRAIN_STATE_DIR / RAW_WEIGHTS))
+    scheduler = make_scheduler(optimizer, settings, step)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=min(settings.batch_size, len(dataset)),
@@ -102,7 +161,15 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     def save() -> None:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            accelerator.unwrap_model(model).save(out_dir)
+            raw = accelerator.unwrap_model(model)
+            if ema is not None:
+                from safetensors.torch import save_model
+
+                (out_dir / TRAIN_STATE_DIR).mkdir(parents=True, exist_ok=True)
+                save_model(raw, str(out_dir / TRAIN_STATE_DIR / RAW_WEIGHTS))
+                ema.module.save(out_dir)
+            else:
+                raw.save(out_dir)
             save_optimizer(optimizer, out_dir / TRAIN_STATE_DIR)
             save_trainer_state(out_dir / TRAIN_STATE_DIR, {"step": step, "history": history, "settings": asdict(settings)})
             plot_curves(history, out_dir / "loss_curves.png", title)
@@ -121,7 +188,10 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
             if settings.grad_clip > 0:
                 accelerator.clip_grad_norm_(params, settings.grad_clip)
             optimizer.step()
+            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update_parameters(accelerator.unwrap_model(model))
             step += 1
             logs = {k: float(v.detach().float()) for k, v in out.items() if k.endswith("loss")}
             for k, v in logs.items():
@@ -136,6 +206,10 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     bar.close()
     if cache:
         tower.cache_features(None)
+    if ema is not None:  # the caller gets the model it saved: the average
+        with torch.no_grad():
+            for mine, averaged in zip(accelerator.unwrap_model(model).parameters(), ema.module.parameters()):
+                mine.copy_(averaged)
     model.eval()
     final = {k: float(np.mean(v[-10:])) for k, v in history.items()}
     return {"step": step, "final_losses": final, "out_dir": str(out_dir)}
@@ -182,6 +256,7 @@ def pretrain_vla(
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)
     state = prepare_out_dir(out_dir, resume)
+    seed_everything(settings.seed)  # --seed decides the initial weights too, not only the data order
     if state is not None:
         model = VLA.load(out_dir)
         cameras = model.config.cameras

@@ -19,6 +19,11 @@ def add_training_args(parser) -> None:
     g.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
     g.add_argument("--batch-size", type=int, default=16, help="per-device batch size (default 16)")
     g.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    g.add_argument("--lr-schedule", choices=["constant", "cosine", "linear"], default="constant",
+                   help="learning-rate schedule over --steps (default constant)")
+    g.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up steps (default 0)")
+    g.add_argument("--ema-decay", type=float, default=0.0,
+                   help="save an exponential moving average of the weights with this decay, e.g. 0.995 (default 0: off)")
     g.add_argument("--weight-decay", type=float, default=0.0)
     g.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip, 0 = off (default 1.0)")
     g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500)")
@@ -39,6 +44,9 @@ def training_settings(args):
         save_every=args.save_every,
         seed=args.seed,
         mixed_precision=args.mixed_precision,
+        lr_schedule=args.lr_schedule,
+        warmup_steps=args.warmup_steps,
+        ema_decay=args.ema_decay,
     )
 
 
