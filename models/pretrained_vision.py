@@ -216,6 +216,46 @@ class EfficientNetLiteTrunk(nn.Module):
         self._feature_cache = None if max_images is None else {}
         self._cache_limit = int(max_images or 0)
 
+    def cached_frames(self) -> int:
+        """How many images' features the memo holds (0 when it is off)."""
+        return len(self._feature_cache or {})
+
+    def save_feature_cache(self, path: str | Path) -> int:
+        """Write the memoised features to ``path`` (safetensors: ``keys`` (N, 16) uint8 pixel hashes,
+        ``features`` (N, C, h, w)), atomically, so other runs on the same frames (stage 1 and both
+        stage-2 finetunes of the demo) skip the trunk. Returns the number of frames written."""
+        from safetensors.torch import save_file
+
+        cache = self._feature_cache or {}
+        if not cache:
+            return 0
+        keys = torch.frombuffer(bytearray(b"".join(cache)), dtype=torch.uint8).reshape(len(cache), -1)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        save_file({"keys": keys, "features": torch.stack(list(cache.values())).contiguous()}, str(tmp),
+                  metadata={"trunk": f"{VARIANT}/stride{self.config.stride}"})
+        os.replace(tmp, path)
+        return len(cache)
+
+    def load_feature_cache(self, path: str | Path) -> int:
+        """Merge features saved by :meth:`save_feature_cache` into the enabled memo; returns how many.
+        A file from another trunk cut is refused (its features would not fit)."""
+        from safetensors import safe_open
+
+        if self._feature_cache is None:
+            raise RuntimeError("enable the feature cache (cache_features) before loading one")
+        with safe_open(str(path), "pt") as f:
+            trunk = (f.metadata() or {}).get("trunk")
+            if trunk != f"{VARIANT}/stride{self.config.stride}":
+                raise ValueError(f"feature cache {path} was written by trunk {trunk!r}, "
+                                 f"this one is {VARIANT}/stride{self.config.stride}")
+            keys, features = f.get_tensor("keys"), f.get_tensor("features")
+        room = max(self._cache_limit - len(self._feature_cache), 0)
+        for key, feature in zip(keys[:room], features[:room]):
+            self._feature_cache[bytes(key.numpy())] = feature
+        return min(len(keys), room)
+
     @classmethod
     def _from_config(cls, config, **kwargs):  # what transformers' AutoModel.from_config calls
         model = cls(config)

@@ -235,3 +235,33 @@ def test_finetune_caches_the_trunk_only_without_pixel_augmentation(tmp_path, mon
     ft.finetune_vla([data], tmp_path / "b", init="tiny-effnet", cameras=list(CAMERAS), finetune="full",
                     drop_noops=False, augment_shift=2, settings=fast)
     assert enabled == [200_000, None]  # random shifts make every frame new: no cache
+
+
+def test_feature_cache_file_is_shared_between_runs_on_the_same_frames(tmp_path, monkeypatch, weights):
+    """A run with --feature-cache writes its frames' trunk features; the next run on the same frames reads
+    them and never runs the trunk, and ends with the same weights as the first (same seed)."""
+    from safetensors.torch import load_file
+
+    from training import finetune_vla as ft
+    from training.pretrain_vla import TrainSettings
+
+    data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
+    cache = tmp_path / "features.safetensors"
+    computed = []
+    real = pv.EfficientNetLiteTrunk._compute
+    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "_compute", lambda self, px: computed.append(len(px)) or real(self, px))
+    settings = TrainSettings(steps=3, batch_size=2, save_every=3, feature_cache=str(cache))
+    kwargs = dict(init="tiny-effnet", cameras=list(CAMERAS), finetune="full", drop_noops=False, settings=settings)
+    ft.finetune_vla([data], tmp_path / "a", **kwargs)
+    first = sum(computed)
+    stored = load_file(str(cache))
+    assert 0 < first == stored["keys"].shape[0] <= 8 * len(CAMERAS)  # each distinct image seen, once
+    computed.clear()
+    ft.finetune_vla([data], tmp_path / "b", **kwargs)
+    assert computed == []  # all served from the file
+    a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    torch.testing.assert_close(a["action_decoder.queries"], b["action_decoder.queries"])
+    other = pv.EfficientNetLiteTrunk(pv.trunk_config(stride=8))
+    other.cache_features()
+    with pytest.raises(ValueError, match="stride16"):
+        other.load_feature_cache(cache)

@@ -143,6 +143,28 @@ def test_real_lam_runtime_as_labeller(tmp_path):
         lam_labeller(tmp_path / "missing")
 
 
+def test_labeller_uses_only_the_views_the_lam_was_trained_on(tmp_path):
+    """A LAM trained on third_person (and side) labels a third_person + wrist dataset from third_person
+    alone: adding the wrist view it never saw changes nothing; a dataset without any of its views is refused."""
+    from _lam_helpers import tiny_config
+    from lam_ros.latent_actions import LatentActionRuntime
+    from models.lam import LatentActionModel, save_lam
+    from training.vla_data import lam_labeller
+
+    torch.manual_seed(0)
+    save_lam(LatentActionModel(tiny_config(views=["third_person", "side"])), tmp_path / "lam")
+    label = lam_labeller(tmp_path / "lam")
+    rng = np.random.default_rng(1)
+    t = {v: rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8) for v in ("third_person", "wrist")}
+    tk = {v: rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8) for v in ("third_person", "wrist")}
+    alone = label({"third_person": t["third_person"]}, {"third_person": tk["third_person"]})
+    np.testing.assert_array_equal(label(t, tk), alone)
+    mixed, _ = LatentActionRuntime.from_checkpoint(tmp_path / "lam").infer(t, tk)  # what labelling did before
+    assert (mixed != alone).any()
+    with pytest.raises(ValueError, match="wrist"):
+        label({"wrist": t["wrist"]}, {"wrist": tk["wrist"]})
+
+
 def test_noop_frames_are_left_out_as_samples_but_stay_in_chunks():
     from models.vla import ActionNormalizer
     from training.vla_data import EpisodeData, VLAFrames, noop_frames

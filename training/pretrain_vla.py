@@ -45,6 +45,9 @@ class TrainSettings:
     # Exponential moving average of the trained weights (0 = off). With it on, the saved checkpoint holds
     # the averaged weights (what the policy runs); the raw weights are kept in train_state/ for --resume.
     ema_decay: float = 0.0
+    # A file memoising a frozen pretrained trunk's features per frame, read before and written after
+    # training, so runs on the same frames share the trunk's work (no effect without such a trunk).
+    feature_cache: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "save_every"):
@@ -152,7 +155,11 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     cache = hasattr(tower, "cache_features") and not model.config.augment_shift
     if cache:  # a frozen pretrained trunk and no pixel augmentation: each frame's features are computed once
         tower.cache_features()
-        log.info("%s: caching the frozen vision trunk's features per frame (no pixel augmentation)", title)
+        loaded = 0
+        if settings.feature_cache and Path(settings.feature_cache).exists():
+            loaded = tower.load_feature_cache(settings.feature_cache)
+        log.info("%s: caching the frozen vision trunk's features per frame (no pixel augmentation; %d read from %s)",
+                 title, loaded, settings.feature_cache)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     n_trainable = sum(p.numel() for p in params)
     log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s",
@@ -205,6 +212,9 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         epoch, offset = epoch + 1, 0
     bar.close()
     if cache:
+        if settings.feature_cache and accelerator.is_main_process and tower.cached_frames() > loaded:
+            log.info("%s: %d frames' features written to %s", title,
+                     tower.save_feature_cache(settings.feature_cache), settings.feature_cache)
         tower.cache_features(None)
     if ema is not None:  # the caller gets the model it saved: the average
         with torch.no_grad():

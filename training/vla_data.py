@@ -214,7 +214,12 @@ def label_latent_codes(data: EpisodeData, labeller: Labeller, frame_gap: int = 3
 
 def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
     """The trained LAM (``lam_ros.latent_actions.LatentActionRuntime``) as a labeller;
-    frames are resized to the LAM's input size when they differ."""
+    frames are resized to the LAM's input size when they differ.
+
+    Only the cameras the LAM was trained on label (its ``views``; with several, their latents are
+    averaged): a policy camera the LAM never saw (e.g. the wrist view, when the LAM learned from
+    third_person and side) would mix an out-of-distribution latent into every label. A LAM without
+    recorded views labels from every camera given."""
     from lam_ros.latent_actions import LatentActionRuntime
 
     if not Path(checkpoint).exists():
@@ -223,9 +228,15 @@ def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
 
     runtime = LatentActionRuntime.from_checkpoint(checkpoint, device=device)
     size = int(runtime.image_size)
+    trained = list(getattr(runtime.config, "views", None) or [])
 
     def label(frames_t, frames_tk):
-        codes, _ = runtime.infer(resize_views(frames_t, size), resize_views(frames_tk, size))
+        views = [v for v in trained if v in frames_t] if trained else list(frames_t)
+        if not views:
+            raise ValueError(f"the LAM {checkpoint} was trained on views {trained}; the frames have only "
+                             f"{sorted(frames_t)}: label with a dataset that has one of its views")
+        codes, _ = runtime.infer(resize_views({v: frames_t[v] for v in views}, size),
+                                 resize_views({v: frames_tk[v] for v in views}, size))
         return np.asarray(codes)
 
     return label
