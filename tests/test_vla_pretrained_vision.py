@@ -255,7 +255,8 @@ def test_feature_cache_file_is_shared_between_runs_on_the_same_frames(tmp_path, 
     ft.finetune_vla([data], tmp_path / "a", **kwargs)
     first = sum(computed)
     stored = load_file(str(cache))
-    assert 0 < first == stored["keys"].shape[0] <= 8 * len(CAMERAS)  # each distinct image seen, once
+    assert first == 8 * len(CAMERAS)  # every frame's images through the trunk once (before training), never again
+    assert 0 < stored["keys"].shape[0] <= first  # distinct images (the tiny dataset repeats some)
     computed.clear()
     ft.finetune_vla([data], tmp_path / "b", **kwargs)
     assert computed == []  # all served from the file

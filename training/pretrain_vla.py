@@ -160,6 +160,7 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
             loaded = tower.load_feature_cache(settings.feature_cache)
         log.info("%s: caching the frozen vision trunk's features per frame (no pixel augmentation; %d read from %s)",
                  title, loaded, settings.feature_cache)
+        warm_feature_cache(model, tower, dataset, title)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     n_trainable = sum(p.numel() for p in params)
     log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s",
@@ -223,6 +224,21 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     model.eval()
     final = {k: float(np.mean(v[-10:])) for k, v in history.items()}
     return {"step": step, "final_losses": final, "out_dir": str(out_dir)}
+
+
+def warm_feature_cache(model: VLA, tower, dataset: VLAFrames, title: str, batch_size: int = 64) -> None:
+    """Run every training frame through the frozen trunk once, in order and in large batches, before
+    training: the first epoch then costs what the others do, the progress bar tells the truth about
+    the remaining time, and a shared ``feature_cache`` file holds every frame, not only those the
+    first run happened to sample. Frames already in the cache (read from the file) are only hashed."""
+    from tqdm.auto import tqdm
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=make_collate(model))
+    before = tower.cached_frames()
+    for batch in tqdm(loader, desc=f"{title}: vision features", leave=False):
+        tower(batch["inputs"]["pixel_values"])
+    log.info("%s: vision features of %d camera frames cached (%d new)", title, tower.cached_frames(),
+             tower.cached_frames() - before)
 
 
 def set_trainable(model: VLA, stage: str, with_codes: bool = True) -> None:
