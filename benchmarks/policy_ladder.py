@@ -56,6 +56,7 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
     if done.exists():
         return ckpt
     labelled = [str(p) for p in data["labelled"]]
+    features = out / demo.FEATURE_CACHE  # the frozen trunk's features of the shared recordings, for every row and seed
     if row == "state":
         from training.train_state_policy import train_state_policy
 
@@ -65,17 +66,19 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
                 str(args.lerobot_steps), "--seed", str(seed), "--cameras", ",".join(demo.POLICY_CAMERAS),
                 "--image-size", str(args.image_size), "--overwrite")
     elif row == "scratch":
-        lam_ros("finetune-vla", *demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot))
+        lam_ros(*demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot,
+                                                    features))
     else:  # mvp / single: LAM on the play data -> stage 1 -> stage 2
         lam = out / "runs" / f"lam_{row}_seed{seed}"
         if not (lam / "checkpoint").exists():
             lam_ros(*demo.lam_args([str(p) for p in data["play"]], lam, row, args.lam_steps, args.image_size, seed))
         stage1 = out / "runs" / f"stage1_{row}_seed{seed}"
         if not (stage1 / ".done").exists():
-            lam_ros(*demo.pretrain_args([str(p) for p in data["play"]], lam / "checkpoint", stage1,
-                                        args.pretrain_steps, seed, args.robot))
+            videos = [str(p) for p in data["play"] + data["labelled"]]
+            lam_ros(*demo.pretrain_args(videos, lam / "checkpoint", stage1, args.pretrain_steps, seed, args.robot, features))
             (stage1 / ".done").touch()
-        lam_ros("finetune-vla", *demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot))
+        lam_ros(*demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot,
+                                                    features))
     done.touch()
     return ckpt
 

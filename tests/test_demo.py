@@ -52,13 +52,17 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     play = [r for r in record_roots if "/play_" in r]
     labelled = [r for r in record_roots if "/labelled_" in r]
     assert len(play) == len(labelled) == 2
-    # Latent pretraining and the LAM see only the action-free play data; finetuning only the labelled data.
+    # The LAM learns from the play data; stage 1 sees the videos of both sets (no actions: pretrain-vla
+    # takes none); finetuning only the labelled data.
     lam_argv = calls[4][1]
     assert lam_argv[lam_argv.index("--dataset") + 1].split(",") == play
     pre_argv = calls[5][1]
-    assert set(play) <= set(pre_argv) and not set(labelled) & set(pre_argv)
+    assert set(play) | set(labelled) <= set(pre_argv)
     for _, argv in calls[6:8]:
         assert set(labelled) <= set(argv) and not set(play) & set(argv)
+    # Stage 1 computes the frozen trunk's features once; both finetunes read the same file.
+    caches = {argv[argv.index("--feature-cache") + 1] for _, argv in calls[5:8]}
+    assert caches == {str(tmp_path / demo.FEATURE_CACHE)}
     # One finetune starts from the stage-1 checkpoint, the baseline from scratch.
     inits = {argv[argv.index("--init") + 1] for _, argv in calls[6:8]}
     assert inits == {str(tmp_path / "vla_pretrained"), demo.BACKBONE}
