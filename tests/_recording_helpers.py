@@ -141,7 +141,7 @@ def tiny_frame(ep: int, k: int) -> dict:
     return frame
 
 
-def child_record(root: str, mode: str, resume: bool = False, start_ep: int = 0) -> None:
+def child_record(root: str, mode: str, resume: bool = False, start_ep: int = 0, commit_every: int = 1) -> None:
     """Run in a subprocess: record episodes forever, printing progress, until killed.
 
     mode "mid-episode": after committing 3 episodes, stop half-way through the 4th and wait.
@@ -164,7 +164,7 @@ def child_record(root: str, mode: str, resume: bool = False, start_ep: int = 0) 
 
         w._atomic_write_text = hanging
     features = w.build_features(TINY_CAMS, ["ep", "k"], ["a0", "a1"])
-    rec = w.RecordingWriter(root, 10, features, robot_type="test", resume=resume)
+    rec = w.RecordingWriter(root, 10, features, robot_type="test", resume=resume, commit_every=commit_every)
     ep = start_ep
     while True:
         for k in range(FRAMES_PER_EPISODE):
@@ -181,7 +181,8 @@ def child_record(root: str, mode: str, resume: bool = False, start_ep: int = 0) 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_and_kill(root: Path, mode: str, until: str, resume: bool = False, start_ep: int = 0) -> list[str]:
+def run_and_kill(root: Path, mode: str, until: str, resume: bool = False, start_ep: int = 0,
+                 commit_every: int = 1) -> list[str]:
     """Start ``child_record`` in a real subprocess, wait for the line ``until``, SIGKILL it."""
     import os
     import signal
@@ -192,7 +193,7 @@ def run_and_kill(root: Path, mode: str, until: str, resume: bool = False, start_
 
     code = (
         f"import sys; sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]; import _recording_helpers as h; "
-        f"h.child_record({str(root)!r}, {mode!r}, resume={resume!r}, start_ep={start_ep:d})"
+        f"h.child_record({str(root)!r}, {mode!r}, resume={resume!r}, start_ep={start_ep:d}, commit_every={commit_every:d})"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

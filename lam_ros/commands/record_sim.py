@@ -3,8 +3,10 @@
 One video feature per camera (observation.images.<camera>), observation.state
 ([x, y, z, roll, pitch, yaw, gripper]), action (the 7-D Bridge delta actually
 executed after clamping), the task instruction, the robot type, plus the sync
-audit features. Episodes are committed one by one: a killed run keeps every
-finished episode (`lam-ros recover DIR`, or --resume to continue).
+audit features. Episodes are committed in batches of --commit-every (default 10;
+a commit reopens the dataset, which costs more the larger it grows): a killed run
+keeps every committed episode and loses at most the last batch, which a resumed
+run records again (`lam-ros recover DIR`, or --resume to continue). Ctrl-C / SIGTERM commit every finished episode.
 
 Example:
   lam-ros record-sim --robot widowx --task carrot_on_plate --episodes 50 \\
@@ -56,6 +58,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_layout_arg(parser)
     parser.add_argument("--vcodec", default="h264", help="video codec for lerobot (default h264)")
     parser.add_argument("--resume", action="store_true", help="append to an existing dataset (recovers it first)")
+    parser.add_argument("--commit-every", type=int, default=10, metavar="N",
+                        help="commit the dataset every N finished episodes (default 10); a SIGKILL loses at most the "
+                             "episodes since the last commit; 1 commits each episode (slower on large datasets)")
 
 
 def run(args) -> int:
@@ -72,7 +77,7 @@ def run(args) -> int:
                         image_size=args.image_size, randomize_cameras=args.randomize_cameras, seed=args.seed,
                         max_steps=args.max_steps, only_success=args.only_success, resume=args.resume,
                         vcodec=args.vcodec, stop_after_success=args.stop_after_success, noise=noise,
-                        action_noise=args.action_noise, layout=args.layout,
+                        action_noise=args.action_noise, layout=args.layout, commit_every=args.commit_every,
                         camera_ranges=ood_ranges() if args.camera_ood else None)
     d = report.to_dict()
     print(f"wrote {d['episodes']} episode(s), {d['frames']} frames to {args.output}; "

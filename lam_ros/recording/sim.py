@@ -39,7 +39,7 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
                policy: Callable | None = None, only_success: bool = False, resume: bool = False,
                vcodec: str = "h264", progress: bool = True, env=None,
                stop_after_success: int | None = None, noise=None, camera_ranges=None,
-               action_noise: float = 0.0, layout: str = "uniform") -> RecordingReport:
+               action_noise: float = 0.0, layout: str = "uniform", commit_every: int = 1) -> RecordingReport:
     """Record ``episodes`` committed episodes. ``policy(obs) -> action``; default: the scripted expert.
 
     Episode i uses seed ``seed + i`` (after resume: continues from the number
@@ -58,6 +58,7 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
     policy makes, which plain demonstrations never visit.
     ``layout``: object placement, "uniform" or "simpler" (``sim.tasks.sample_placement``;
     stored in meta/info.json so evaluation can use the same one).
+    ``commit_every``: episodes per crash-safe commit (``RecordingWriter``).
     """
     if not (isinstance(action_noise, (int, float)) and 0.0 <= action_noise <= 0.05):
         raise ValueError(f"action_noise must be a number in [0, 0.05] m, got {action_noise!r}")
@@ -82,7 +83,8 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
     from sim.noise import recording_metadata
 
     metadata.update(recording_metadata(env, root, resume))  # exogenous_noise, camera_randomization
-    writer = RecordingWriter(root, fps, features, robot_type=robot, resume=resume, vcodec=vcodec, metadata=metadata)
+    writer = RecordingWriter(root, fps, features, robot_type=robot, resume=resume, vcodec=vcodec, metadata=metadata,
+                             commit_every=commit_every)
     report = RecordingReport.load_or_new(root, cams, source="record-sim", committed_episodes=writer.episodes)
     expert = None if policy is not None else simpkg.make_expert(env)
     attempt = writer.episodes

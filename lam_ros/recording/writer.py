@@ -255,6 +255,7 @@ class RecordingWriter:
         streaming_encoding: bool = False,
         encoder_threads: int | None = None,
         metadata: dict | None = None,
+        commit_every: int = 1,
     ):
         from lerobot.datasets.lerobot_dataset import LeRobotDataset  # heavy import kept out of module import
 
@@ -269,13 +270,17 @@ class RecordingWriter:
         self.frames_in_episode = 0
         self.recovery: RecoveryResult | None = None
         self.metadata = dict(metadata or {})
+        if int(commit_every) < 1:
+            raise RecordingError(f"commit_every must be >= 1 episode, got {commit_every}")
+        self.commit_every = int(commit_every)
+        self._pending_report = None
 
         if self.root.exists() and any(self.root.iterdir()):
             if not resume:
                 raise RecordingError(f"{self.root} already exists; pass --resume to append to it, or choose a new folder")
             self.recovery = recover(self.root)
             self._check_compatible()
-            self.episodes = self.recovery.committed_episodes
+            self.episodes = self.committed = self.recovery.committed_episodes
             if self.episodes == 0:  # nothing committed: lerobot cannot reopen an empty dataset, start over
                 shutil.rmtree(self.root)
                 self._create()
@@ -284,7 +289,7 @@ class RecordingWriter:
         else:
             if self.root.is_dir():  # an empty folder: lerobot's create() refuses existing roots
                 self.root.rmdir()
-            self.episodes = 0
+            self.episodes = self.committed = 0
             self._create()
 
     # -- lifecycle -------------------------------------------------------
@@ -373,10 +378,17 @@ class RecordingWriter:
             )
 
     def save_episode(self, report=None) -> int:
-        """Write and commit the buffered episode; returns its index. Empty episodes are refused.
+        """Write the buffered episode and commit every ``commit_every`` episodes; returns its index.
+        Empty episodes are refused.
 
         ``report`` (a ``RecordingReport`` that already holds this episode) is
         written before the commit, so a report never misses a committed episode.
+
+        Why batch: a commit closes lerobot's parquet writers and the dataset must be reopened to
+        append (lerobot then starts new data files), and reopening reads every episode's metadata
+        back, so per-episode commits cost O(n) each: recording 150 episodes took 2 s per episode at
+        the start and 5 s at the end (docs/recording.md). A SIGKILL loses the episodes saved since the
+        last commit (at most ``commit_every``); ``close()`` commits whatever is saved.
         """
         if self.frames_in_episode == 0:
             raise RecordingError("cannot save an empty episode (no frames were added)")
@@ -384,15 +396,23 @@ class RecordingWriter:
         self._check_encoder_drops()
         # parallel_encoding=False: lerobot would start a process pool per episode, slow on 2 cores
         self.ds.save_episode(parallel_encoding=False)
-        self.ds.finalize()
         self.episodes += 1
         self.frames_in_episode = 0
-        if report is not None:
-            report.write(self.root)
-        _commit(self.root, self.episodes)
-        self._write_repo_id()
-        self._open()
+        self._pending_report = report
+        if self.episodes - self.committed >= self.commit_every:
+            self._commit_saved(reopen=True)
         return index
+
+    def _commit_saved(self, reopen: bool) -> None:
+        """Finalise lerobot's files, write the report, commit; reopen to go on appending."""
+        self.ds.finalize()
+        if self._pending_report is not None:
+            self._pending_report.write(self.root)
+        _commit(self.root, self.episodes)
+        self.committed = self.episodes
+        self._write_repo_id()
+        if reopen:
+            self._open()
 
     def discard_episode(self) -> None:
         """Drop the frames buffered for the current episode."""
@@ -407,7 +427,10 @@ class RecordingWriter:
         if self.frames_in_episode:
             log.warning("closing with %d unsaved frame(s) in the current episode: discarded", self.frames_in_episode)
             self.discard_episode()
-        self.ds.finalize()
+        if self.episodes > self.committed:  # saved but not yet committed episodes are complete: keep them
+            self._commit_saved(reopen=False)
+        else:
+            self.ds.finalize()
         self.ds = None
         recover(self.root)  # removes lerobot's temporary folders
 
