@@ -66,8 +66,7 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
                 str(args.lerobot_steps), "--seed", str(seed), "--cameras", ",".join(demo.POLICY_CAMERAS),
                 "--image-size", str(args.image_size), "--overwrite")
     elif row == "scratch":
-        lam_ros(*demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot,
-                                                    features))
+        lam_ros(*demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot, features))
     else:  # mvp / single: LAM on the play data -> stage 1 -> stage 2
         lam = out / "runs" / f"lam_{row}_seed{seed}"
         if not (lam / "checkpoint").exists():
@@ -78,7 +77,7 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
             lam_ros(*demo.pretrain_args(videos, lam / "checkpoint", stage1, args.pretrain_steps, seed, args.robot, features))
             (stage1 / ".done").touch()
         lam_ros(*demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot,
-                                                    features))
+                                    features, lam / "checkpoint"))
     done.touch()
     return ckpt
 

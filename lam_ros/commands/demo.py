@@ -61,7 +61,7 @@ FINETUNE_SCHEDULE = ("--lr-schedule", "cosine", "--warmup-steps", "100", "--ema-
 # The frozen trunk's features of every recorded frame, computed once by stage 1 and read by both finetunes.
 FEATURE_CACHE = "vla_features.safetensors"
 DEFAULTS = {"play_episodes": 10, "labelled_episodes": 150, "image_size": 64, "lam_steps": 300,
-            "pretrain_steps": 300, "finetune_steps": 2000, "action_noise": 0.01}
+            "pretrain_steps": 1000, "finetune_steps": 2500, "action_noise": 0.01}
 
 
 def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int, labelled_episodes: int,
@@ -116,15 +116,17 @@ def pretrain_args(videos: list[str], lam_checkpoint: Path, out: Path, steps: int
 
 
 def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: int, robot: str,
-                  feature_cache: Path | None = None) -> list[str]:
+                  feature_cache: Path | None = None, lam_checkpoint: Path | None = None) -> list[str]:
     """`lam-ros finetune-vla` arguments, identical for the latent-pretrained and the scratch policy:
     robot state in, whole backbone + heads trained (a frozen pretrained trunk stays frozen), still
-    frames kept (after the task they show the arm holding still, which SIMPLER's final-step judgement needs)."""
+    frames kept (after the task they show the arm holding still, which SIMPLER's final-step judgement needs).
+    ``lam_checkpoint`` (the latent-pretrained policy only): stage 2 keeps the latent-token cross-entropy
+    on that LAM's codes beside the L1 loss, as UniVLA / MVP-LAM finetune (FACTS section 8)."""
     return ["finetune-vla", "--dataset", *labelled, "--init", init, "--cameras", ",".join(POLICY_CAMERAS), "--out", str(out),
             "--chunk-size", str(CHUNK_SIZE), "--robot", robot, "--use-state", "--finetune", "full",
             "--augment-shift", str(AUGMENT_SHIFT), "--keep-noops", "--action-loss", "l1", "--steps", str(steps), "--batch-size", "32",
             "--lr", "3e-4", *FINETUNE_SCHEDULE, "--seed", str(seed), "--save-every", str(max(steps, 1)),
-            *_cache_args(feature_cache)]
+            *_cache_args(feature_cache), *(["--lam", str(lam_checkpoint)] if lam_checkpoint else [])]
 
 
 def _cache_args(feature_cache: Path | None) -> list[str]:
@@ -270,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
     def finetune() -> None:
         labelled_dirs = [str(p) for p in labelled]
         # the latent-pretrained policy and the scratch baseline train side by side (one core each)
-        _run_all([_split(finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot, features)),
+        _run_all([_split(finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot, features,
+                                       lam_dir / "checkpoint")),
                   _split(finetune_args(labelled_dirs, BACKBONE, scratch_dir, args.finetune_steps, 0, args.robot, features))],
                  args.threads, out / "logs")
 
