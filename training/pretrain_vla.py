@@ -45,8 +45,8 @@ class TrainSettings:
     # Exponential moving average of the trained weights (0 = off). With it on, the saved checkpoint holds
     # the averaged weights (what the policy runs); the raw weights are kept in train_state/ for --resume.
     ema_decay: float = 0.0
-    # A file memoising a frozen pretrained trunk's features per frame, read before and written after
-    # training, so runs on the same frames share the trunk's work (no effect without such a trunk).
+    # A file memoising a frozen pretrained trunk's features per frame, read before training and written
+    # once every frame is in it, so runs on the same frames share the trunk's work (no effect without such a trunk).
     feature_cache: str | None = None
 
     def __post_init__(self) -> None:
@@ -85,8 +85,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, st
 
 
 def make_ema(model: torch.nn.Module, decay: float, step: int):
-    """torch's ``AveragedModel`` with an EMA of the trainable parameters (buffers, e.g. a frozen trunk, are
-    shared constants and not averaged). ``n_averaged`` is set to ``step`` so a resumed run keeps averaging
+    """torch's ``AveragedModel`` with an EMA of the parameters (frozen ones stay what they are; buffers, e.g.
+    a frozen trunk's weights, are copied, not averaged). ``n_averaged`` is set to ``step`` so a resumed run keeps averaging
     instead of restarting from a copy."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -161,6 +161,9 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         log.info("%s: caching the frozen vision trunk's features per frame (no pixel augmentation; %d read from %s)",
                  title, loaded, settings.feature_cache)
         warm_feature_cache(model, tower, dataset, title)
+        if settings.feature_cache and accelerator.is_main_process and tower.cached_frames() > loaded:
+            log.info("%s: %d frames' features written to %s", title,
+                     tower.save_feature_cache(settings.feature_cache), settings.feature_cache)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     n_trainable = sum(p.numel() for p in params)
     log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s",
@@ -213,9 +216,6 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         epoch, offset = epoch + 1, 0
     bar.close()
     if cache:
-        if settings.feature_cache and accelerator.is_main_process and tower.cached_frames() > loaded:
-            log.info("%s: %d frames' features written to %s", title,
-                     tower.save_feature_cache(settings.feature_cache), settings.feature_cache)
         tower.cache_features(None)
     if ema is not None:  # the caller gets the model it saved: the average
         with torch.no_grad():
