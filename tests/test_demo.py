@@ -47,7 +47,7 @@ def calls(monkeypatch):
 def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls):
     assert demo.run(_args(tmp_path)) == 0
     names = [name for name, _ in calls]
-    assert names == ["record-sim"] * 4 + ["train-lam", "pretrain-vla", "finetune-vla", "finetune-vla"] + ["eval-sim"] * 2
+    assert names == ["record-sim"] * 4 + ["train-lam", "pretrain-vla", "finetune-vla", "finetune-vla"] + ["eval-sim"] * 3
     record_roots = [argv[argv.index("--output") + 1] for name, argv in calls if name == "record-sim"]
     play = [r for r in record_roots if "/play_" in r]
     labelled = [r for r in record_roots if "/labelled_" in r]
@@ -86,7 +86,8 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     evals = {argv[argv.index("--name") + 1]: argv for name, argv in calls if name == "eval-sim"}
     assert evals["policy"][evals["policy"].index("--checkpoint") + 1] == str(tmp_path / "vla_finetuned")
     assert evals["scratch"][evals["scratch"].index("--checkpoint") + 1] == str(tmp_path / "vla_scratch")
-    assert "--no-expert" in evals["policy"] and "--no-expert" not in evals["scratch"]  # the expert runs once
+    assert evals["expert"][evals["expert"].index("--checkpoint") + 1] == "expert"  # the expert runs once, in its own lane
+    assert all("--no-expert" in argv for argv in evals.values())
     for eval_argv in evals.values():
         assert int(eval_argv[eval_argv.index("--seed") + 1]) == demo.EVAL_SEED
         assert eval_argv[eval_argv.index("--episodes") + 1] == "24"

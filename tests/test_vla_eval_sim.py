@@ -57,6 +57,10 @@ def test_eval_sim_bad_arguments(tmp_path):
     for bad in ("expert", ""):
         with pytest.raises(ValueError, match="--name must be a non-empty name other than 'expert'"):
             eval_sim.run(parser.parse_args(["--checkpoint", str(tmp_path), "--name", bad, "--out", str(tmp_path / "n")]))
+    # `--checkpoint expert`: the scripted expert alone, under its own name (a lane of its own in the demo)
+    assert eval_sim.run(parser.parse_args(["--checkpoint", "expert", "--tasks", "carrot_on_plate", "--episodes", "1",
+                                           "--max-steps", "2", "--videos", "0", "--out", str(tmp_path / "x")])) == 0
+    assert list(json.loads((tmp_path / "x" / "results.json").read_text())["agents"]) == ["expert"]
     ckpt = make_action_checkpoint(tmp_path / "piper_ckpt", robot="piper")
     with pytest.raises(ValueError, match="piper"):
         evaluate({"policy": str(ckpt)}, tmp_path / "e", robot="widowx", tasks=["stack_cube"], episodes=1)

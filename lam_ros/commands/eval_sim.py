@@ -12,7 +12,8 @@ from __future__ import annotations
 
 def configure(parser) -> None:
     parser.add_argument("--checkpoint", required=True, help="policy checkpoint (reported under --name): a finetuned VLA, a LeRobot ACT / Diffusion "
-                             "directory (lam-ros train-lerobot) or a privileged-state baseline")
+                             "directory (lam-ros train-lerobot) or a privileged-state baseline; 'expert': the scripted "
+                             "expert alone")
     parser.add_argument("--name", default="policy", help="the --checkpoint agent's name in the table (default: policy)")
     parser.add_argument("--baseline", action="append", default=[], metavar="NAME=DIR",
                         help="another checkpoint to evaluate on the same seeds (repeatable)")
@@ -52,9 +53,12 @@ def executor_settings(args) -> dict:
 def run(args) -> int:
     from training.eval_sim import EXPERT, evaluate
 
-    if not args.name or args.name == EXPERT:
+    if args.checkpoint == EXPERT:  # the scripted expert alone (e.g. in its own process beside the policies')
+        agents = {EXPERT: EXPERT}
+    elif not args.name or args.name == EXPERT:
         raise ValueError(f"--name must be a non-empty name other than {EXPERT!r}, got {args.name!r}")
-    agents = {args.name: args.checkpoint}
+    else:
+        agents = {args.name: args.checkpoint}
     for spec in args.baseline:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
@@ -63,7 +67,7 @@ def run(args) -> int:
             raise ValueError(f"--baseline name {name!r} is taken")
         agents[name] = path
     if not args.no_expert:
-        agents[EXPERT] = EXPERT
+        agents.setdefault(EXPERT, EXPERT)
     tasks = None if args.tasks == "all" else [t.strip() for t in args.tasks.split(",") if t.strip()]
     results = evaluate(
         agents,
