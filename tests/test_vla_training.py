@@ -210,3 +210,18 @@ def test_cosine_schedule_and_ema_weights_survive_resume(dataset, tmp_path):
     for name in (key, "action_decoder.out.3.weight"):
         torch.testing.assert_close(split_raw[name], whole_raw[name])
         torch.testing.assert_close(split_avg[name], whole_avg[name])
+
+
+def test_collapsed_stage1_targets_are_flagged(caplog):
+    """A LAM that gives (nearly) every frame the same code makes stage 1 learn a constant: warned, with the share."""
+    from training.pretrain_vla import warn_if_collapsed
+
+    spread = np.arange(400).reshape(100, 4) % 16
+    with caplog.at_level("WARNING"):
+        assert warn_if_collapsed(spread) == pytest.approx(25 / 400)
+    assert "collapsed" not in caplog.text
+    collapsed = np.full((100, 4), 6)
+    collapsed[0] = 3
+    with caplog.at_level("WARNING"):
+        assert warn_if_collapsed(collapsed) == pytest.approx(396 / 400)
+    assert "one LAM code is 99 %" in caplog.text

@@ -241,6 +241,21 @@ def warm_feature_cache(model: VLA, tower, dataset: VLAFrames, title: str, batch_
              tower.cached_frames() - before)
 
 
+COLLAPSE_FRACTION = 0.9
+
+
+def warn_if_collapsed(codes: np.ndarray) -> float:
+    """Warn when one code makes up more than ``COLLAPSE_FRACTION`` of the stage-1 targets: the LAM's latents
+    then say almost nothing about these frames and stage 1 learns a constant (seen in the demo: a 300-step
+    LAM gave code 6 to 97 % of the labelled frames). Returns the most frequent code's share."""
+    share = float(np.bincount(codes.reshape(-1)).max() / codes.size) if codes.size else 0.0
+    if share > COLLAPSE_FRACTION:
+        log.warning("stage-1 targets have collapsed: one LAM code is %.0f %% of all %d code tokens; the latent "
+                    "actions carry little information on these frames (train the LAM longer or on more data)",
+                    100 * share, codes.size)
+    return share
+
+
 def set_trainable(model: VLA, stage: str, with_codes: bool = True) -> None:
     """Stage 1: backbone (all weights, or only LoRA adapters when applied) + latent head.
     Stage 2: LoRA adapters (or the whole backbone when ``config.finetune == "full"``) + action
@@ -288,6 +303,7 @@ def pretrain_vla(
         cameras = model.config.cameras
     data = load_episodes(datasets, cameras=cameras)
     codes = label_latent_codes(data, labeller, frame_gap=frame_gap)
+    warn_if_collapsed(codes)
     if state is None:
         num_tokens = codes.shape[1]
         config = VLAConfig(
