@@ -79,8 +79,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, st
     scheduler = get_scheduler(name, optimizer, num_warmup_steps=settings.warmup_steps, num_training_steps=settings.steps)
     if step:  # LambdaLR's last_epoch argument is not exposed by get_scheduler: move the schedule on instead
         scheduler.last_epoch = step
-        for group, lr in zip(optimizer.param_groups, scheduler.get_lr()):
-            group["lr"] = lr
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base * factor(step)
     return scheduler
 
 
