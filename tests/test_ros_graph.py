@@ -407,6 +407,8 @@ def test_camera_frames_are_taken_while_a_slow_control_tick_runs(tmp_path):
     thread, the same node loses most of them (the sensor-data reader history keeps 5 per camera,
     overwritten while the tick blocks): the loss docs/ros.md measured with a slow tick."""
     published, got = _frames_taken_during_slow_ticks(True, tmp_path)
-    assert got >= 0.95 * published, f"received {got} of {published} frames while the tick ran"
+    # 0.9, not 0.95: sensor-data QoS is best effort, and on a loaded 2-core CI machine a fresh-clone run lost
+    # 2 of 28 frames over DDS itself; the single-threaded failure this guards against loses far more
+    assert got >= 0.9 * published, f"received {got} of {published} frames while the tick ran"
     published1, got1 = _frames_taken_during_slow_ticks(False, tmp_path)
     assert got1 < 0.8 * published1, f"single-threaded: {got1} of {published1} (the cause this guards against)"
