@@ -216,6 +216,11 @@ class EfficientNetLiteTrunk(nn.Module):
         self._feature_cache = None if max_images is None else {}
         self._cache_limit = int(max_images or 0)
 
+    @property
+    def tag(self) -> str:
+        """Which trunk cut this is (:func:`trunk_tag`); features of different cuts do not mix."""
+        return trunk_tag(self.config)
+
     def cached_frames(self) -> int:
         """How many images' features the memo holds (0 when it is off)."""
         return len(self._feature_cache or {})
@@ -234,7 +239,7 @@ class EfficientNetLiteTrunk(nn.Module):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         save_file({"keys": keys, "features": torch.stack(list(cache.values())).contiguous()}, str(tmp),
-                  metadata={"trunk": f"{VARIANT}/stride{self.config.stride}"})
+                  metadata={"trunk": self.tag})
         os.replace(tmp, path)
         return len(cache)
 
@@ -247,9 +252,8 @@ class EfficientNetLiteTrunk(nn.Module):
             raise RuntimeError("enable the feature cache (cache_features) before loading one")
         with safe_open(str(path), "pt") as f:
             trunk = (f.metadata() or {}).get("trunk")
-            if trunk != f"{VARIANT}/stride{self.config.stride}":
-                raise ValueError(f"feature cache {path} was written by trunk {trunk!r}, "
-                                 f"this one is {VARIANT}/stride{self.config.stride}")
+            if trunk != self.tag:
+                raise ValueError(f"feature cache {path} was written by trunk {trunk!r}, this one is {self.tag}")
             keys, features = f.get_tensor("keys"), f.get_tensor("features")
         room = max(self._cache_limit - len(self._feature_cache), 0)
         for key, feature in zip(keys[:room], features[:room]):
@@ -333,6 +337,11 @@ def register() -> type:
         AutoModel.register(config_cls, EfficientNetLiteTrunk, exist_ok=True)
         _REGISTERED["config"] = config_cls
     return _REGISTERED["config"]
+
+
+def trunk_tag(config) -> str:
+    """A trunk config's cut, e.g. "efficientnet-lite0/stride16" (checkpoints and feature-cache files name it)."""
+    return f"{config.variant}/stride{config.stride}"
 
 
 def trunk_config(stride: int = 16, image_size: int = 128):

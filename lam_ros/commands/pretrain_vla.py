@@ -26,7 +26,7 @@ def add_training_args(parser) -> None:
                    help="save an exponential moving average of the weights with this decay, e.g. 0.995 (default 0: off)")
     g.add_argument("--feature-cache", metavar="FILE",
                    help="safetensors file memoising a frozen pretrained vision trunk's features per frame: read "
-                        "before training, written after, shared by runs on the same frames (e.g. stage 1 and stage 2)")
+                        "before training, written once every frame is in it, shared by runs on the same frames (e.g. stage 1 and stage 2)")
     g.add_argument("--weight-decay", type=float, default=0.0)
     g.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip, 0 = off (default 1.0)")
     g.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (default 500)")

@@ -183,12 +183,12 @@ def build_backbone(spec: str, num_latent_tokens: int = 4, torch_dtype=None):
 def frozen_vision_tower(model_config) -> str | None:
     """"efficientnet-lite0/stride16" when the backbone's vision tower is the project's frozen
     pretrained trunk, else None."""
-    from models.pretrained_vision import MODEL_TYPE
+    from models.pretrained_vision import MODEL_TYPE, trunk_tag
 
     vision = getattr(model_config, "vision_config", None)
     if getattr(vision, "model_type", None) != MODEL_TYPE:
         return None
-    return f"{vision.variant}/stride{vision.stride}"
+    return trunk_tag(vision)
 
 
 def image_placeholder(model_config, processor) -> str:
