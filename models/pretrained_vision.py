@@ -250,11 +250,14 @@ class EfficientNetLiteTrunk(nn.Module):
 
         if self._feature_cache is None:
             raise RuntimeError("enable the feature cache (cache_features) before loading one")
-        with safe_open(str(path), "pt") as f:
-            trunk = (f.metadata() or {}).get("trunk")
-            if trunk != self.tag:
-                raise ValueError(f"feature cache {path} was written by trunk {trunk!r}, this one is {self.tag}")
-            keys, features = f.get_tensor("keys"), f.get_tensor("features")
+        try:
+            with safe_open(str(path), "pt") as f:
+                trunk = (f.metadata() or {}).get("trunk")
+                keys, features = f.get_tensor("keys"), f.get_tensor("features")
+        except Exception as e:  # noqa: BLE001 - a truncated or foreign file: say which one
+            raise ValueError(f"cannot read feature cache {path} (delete it to recompute): {e}") from e
+        if trunk != self.tag:
+            raise ValueError(f"feature cache {path} was written by trunk {trunk!r}, this one is {self.tag}")
         room = max(self._cache_limit - len(self._feature_cache), 0)
         for key, feature in zip(keys[:room], features[:room]):
             self._feature_cache[bytes(key.numpy())] = feature

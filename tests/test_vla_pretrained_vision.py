@@ -266,3 +266,6 @@ def test_feature_cache_file_is_shared_between_runs_on_the_same_frames(tmp_path, 
     other.cache_features()
     with pytest.raises(ValueError, match="stride16"):
         other.load_feature_cache(cache)
+    (tmp_path / "broken.safetensors").write_bytes(cache.read_bytes()[:100])  # a file cut short
+    with pytest.raises(ValueError, match="cannot read feature cache .*broken"):
+        other.load_feature_cache(tmp_path / "broken.safetensors")
