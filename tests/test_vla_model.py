@@ -1,5 +1,6 @@
 """The VLA model: tiny backbone, heads, LoRA, normalisation, checkpoints."""
 
+import copy
 import json
 
 import numpy as np
@@ -116,3 +117,31 @@ def test_a_few_steps_fit_a_tiny_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.3 * first
+
+
+def test_action_decoder_sees_where_a_vision_token_is(model):
+    """Swapping two vision tokens is a different scene (the object moved); without position
+    embeddings cross-attention could not tell the two apart."""
+    decoder = copy.deepcopy(model.action_decoder)  # zeroed below; the module's fixture stays intact
+    n = model.config.vision_positions
+    assert n == len(CAMERAS) * 16  # 64 px / 16 px patches = 4 x 4 tokens per camera
+    torch.manual_seed(1)
+    vision, latent = torch.randn(1, n, 64), torch.randn(1, 4, 64)
+    swapped = vision.clone()
+    swapped[:, [0, n - 1]] = vision[:, [n - 1, 0]]
+    with torch.no_grad():
+        assert not torch.allclose(decoder(vision, latent), decoder(swapped, latent), atol=1e-4)
+        decoder.vision_pos.zero_()  # the same decoder, position-blind: the swap is invisible
+        assert torch.allclose(decoder(vision, latent), decoder(swapped, latent), atol=1e-5)
+        with pytest.raises(ValueError, match=f"got {n - 1} vision tokens but learned positions for {n}"):
+            decoder(vision[:, 1:], latent)
+
+
+def test_a_checkpoint_saved_before_vision_positions_loads_without_them(tmp_path):
+    m = VLA.create(VLAConfig(cameras=["third_person"], stage="action", vision_positions=0))
+    assert m.action_decoder.vision_pos is None
+    path = m.save(tmp_path / "old")
+    cfg = json.loads((path / "vla_config.json").read_text())
+    del cfg["vision_positions"]  # as written before the field existed
+    (path / "vla_config.json").write_text(json.dumps(cfg))
+    assert load_vla(path).config.vision_positions == 0

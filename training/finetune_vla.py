@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from models.vla import VLA, ActionDecoder, ActionNormalizer, LoraSettings, VLAConfig
+from models.vla.model import vision_position_count
 from models.vla.normalization import StateNormalizer
 from training.pretrain_vla import TrainSettings, is_checkpoint, prepare_out_dir, seed_everything, set_trainable, train
 from training.vla_data import Labeller, VLAFrames, label_latent_codes, load_episodes
@@ -34,10 +35,12 @@ def _start_model(init: str, cameras: list[str] | None, chunk_size: int, state_di
             model.config.lora = None
         c = model.config
         if c.chunk_size != chunk_size or c.stage != "action" or c.state_dim != state_dim:
+            # a fresh decoder, so it learns vision positions even when the stage-1 checkpoint predates them
             c.chunk_size, c.state_dim = chunk_size, state_dim
+            c.vision_positions = vision_position_count(model.base_model().config, c.cameras)
             hidden = model.latent_head.proj.in_features
             model.action_decoder = ActionDecoder(hidden, chunk_size, c.action_dim, c.decoder_dim, c.decoder_heads,
-                                                 c.decoder_layers, state_dim=state_dim)
+                                                 c.decoder_layers, state_dim=state_dim, vision_positions=c.vision_positions)
         return model
     if cameras is None:
         raise ValueError("cameras are needed when finetuning from a bare backbone")

@@ -210,6 +210,12 @@ def image_token_id(model_config) -> int:
     raise ValueError(f"backbone config {type(model_config).__name__} names no image token id")
 
 
+def image_tokens_per_image(model_config) -> int:
+    """How many vision tokens one image becomes (LLaVA's ``image_seq_length``), or 0 where the
+    count varies with the image (e.g. Qwen2-VL's dynamic resolution)."""
+    return int(getattr(model_config, "image_seq_length", 0) or 0)
+
+
 def text_hidden_size(model_config) -> int:
     text = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
     return int(text.hidden_size)

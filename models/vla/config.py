@@ -57,6 +57,11 @@ class VLAConfig:
     # A frozen pretrained vision trunk in place of the backbone's own tower, e.g. "efficientnet-lite0/stride16"
     # (information: the backbone config in the checkpoint rebuilds it); None: the backbone's own vision tower.
     vision_tower: str | None = None
+    # Learned position embeddings the action decoder adds to the vision tokens (cameras x tokens per image).
+    # Its cross-attention is otherwise blind to *where* a token sits: a frozen CNN trunk's features carry no
+    # position, and the Llama's rotary positions never enter its hidden states. None: count them at creation
+    # (0 for a backbone with a variable token count); 0: none (checkpoints saved before this field).
+    vision_positions: int | None = None
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -79,6 +84,8 @@ class VLAConfig:
             raise ValueError(f"VLAConfig.finetune must be 'lora' or 'full', got {self.finetune!r}")
         if self.state_dim < 0:
             raise ValueError(f"VLAConfig.state_dim must be >= 0, got {self.state_dim}")
+        if self.vision_positions is not None and self.vision_positions < 0:
+            raise ValueError(f"VLAConfig.vision_positions must be >= 0, got {self.vision_positions}")
         if self.image_size is not None and self.image_size < 8:
             raise ValueError(f"VLAConfig.image_size must be >= 8 pixels, got {self.image_size}")
         from lam_ros.action_convention import check_convention
@@ -101,4 +108,5 @@ class VLAConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{path}: unknown VLA config keys {sorted(unknown)}")
+        data.setdefault("vision_positions", 0)  # saved before the decoder learned vision positions
         return cls(**data)

@@ -42,11 +42,14 @@ class ActionDecoder(nn.Module):
     chunk of continuous actions (normalised space), trained with L1.
 
     Vision and latent embeddings get separate input projections plus a learned
-    type embedding so the queries can tell them apart.
+    type embedding so the queries can tell them apart. With ``vision_positions`` > 0 each
+    vision token also gets a learned position embedding (which camera, which cell): attention
+    over the context is permutation-invariant, so without it the decoder knows what the
+    cameras see but not where.
     """
 
     def __init__(self, hidden_size: int, chunk_size: int, action_dim: int, dim: int = 128, heads: int = 4, layers: int = 2,
-                 state_dim: int = 0):
+                 state_dim: int = 0, vision_positions: int = 0):
         super().__init__()
         self.chunk_size = chunk_size
         self.action_dim = action_dim
@@ -56,13 +59,20 @@ class ActionDecoder(nn.Module):
         # Proprioception (normalised robot state) enters as one more context token.
         self.state_proj = nn.Sequential(nn.Linear(state_dim, dim), nn.GELU(), nn.Linear(dim, dim)) if state_dim else None
         self.type_embed = nn.Parameter(torch.zeros(3, dim))
+        self.vision_pos = nn.Parameter(torch.randn(vision_positions, dim) * 0.02) if vision_positions else None
         self.context_norm = nn.LayerNorm(dim)
         self.queries = nn.Parameter(torch.randn(chunk_size, dim) * 0.02)
         self.blocks = nn.ModuleList(_DecoderBlock(dim, heads) for _ in range(layers))
         self.out = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, action_dim))
 
     def forward(self, vision_hidden: torch.Tensor, latent_hidden: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [self.vision_proj(vision_hidden) + self.type_embed[0], self.latent_proj(latent_hidden) + self.type_embed[1]]
+        vision = self.vision_proj(vision_hidden) + self.type_embed[0]
+        if self.vision_pos is not None:
+            if vision.shape[1] != self.vision_pos.shape[0]:
+                raise ValueError(f"the action decoder got {vision.shape[1]} vision tokens but learned positions for "
+                                 f"{self.vision_pos.shape[0]} (cameras x tokens per image): other cameras or image size?")
+            vision = vision + self.vision_pos
+        parts = [vision, self.latent_proj(latent_hidden) + self.type_embed[1]]
         if self.state_proj is not None:
             if state is None:
                 raise ValueError(f"this action decoder needs the robot state ({self.state_dim} values)")

@@ -15,6 +15,7 @@ from .backbone import (
     frozen_vision_tower,
     image_placeholder,
     image_token_id,
+    image_tokens_per_image,
     latent_token_strings,
     register_vision_towers,
     text_hidden_size,
@@ -52,6 +53,8 @@ class VLA(nn.Module):
         base_config = backbone.config
         config.vision_tower = frozen_vision_tower(base_config)
         hidden = text_hidden_size(base_config)
+        if config.vision_positions is None:
+            config.vision_positions = vision_position_count(base_config, config.cameras)
         self.latent_head = LatentActionHead(hidden, config.codebook_size)
         self.action_decoder = ActionDecoder(
             hidden,
@@ -61,6 +64,7 @@ class VLA(nn.Module):
             heads=config.decoder_heads,
             layers=config.decoder_layers,
             state_dim=config.state_dim,
+            vision_positions=config.vision_positions,
         )
         self._placeholder = image_placeholder(base_config, processor)
         self._image_token_id = image_token_id(base_config)
@@ -279,6 +283,12 @@ class VLA(nn.Module):
         if torch_dtype is not None:
             model.backbone.to(torch_dtype)
         return model.to(device)
+
+
+def vision_position_count(backbone_config, cameras) -> int:
+    """How many vision-token positions the action decoder learns: cameras x tokens per image
+    (0 for a backbone whose token count varies with the image)."""
+    return image_tokens_per_image(backbone_config) * len(cameras)
 
 
 def processor_image_size(processor) -> int:
