@@ -20,6 +20,7 @@ ARGS = {
     "camera_topics": ("", "comma-separated image topics, one per camera; empty = <camera>/image_raw"),
     "image_transport": ("raw", "raw | compressed"),
     "camera_qos": ("sensor_data", "sensor_data (BEST_EFFORT) | reliable"),
+    "camera_queue_depth": ("30", "frames held per camera while the node is busy (30 = 1 s at 30 Hz)"),
     "device": ("cpu", "torch device: cpu | cuda | cuda:N"),
     "control_hz": ("5.0", "control rate in Hz"),
     "dry_run": ("true", "true: compute and log commands without sending them"),

@@ -17,6 +17,7 @@ ARGS = {
     "camera_topics": ("", "comma-separated image topics, one per camera; empty = <camera>/image_raw"),
     "image_transport": ("raw", "raw | compressed"),
     "camera_qos": ("sensor_data", "sensor_data (BEST_EFFORT) | reliable"),
+    "camera_queue_depth": ("30", "frames held per camera while the node is busy (30 = 1 s at 30 Hz)"),
     "fps": ("5.0", "dataset frame rate (Hz)"),
     "robot": ("widowx", "robot_type stored in the dataset: widowx | piper"),
     "task": ("", "instruction stored with each episode (also from /instruction)"),

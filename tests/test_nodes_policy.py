@@ -85,11 +85,13 @@ JOINTS = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_ro
 def test_topics_qos_and_services(ros):
     from rclpy.qos import ReliabilityPolicy
 
+    from lam_ros.nodes._common import DEFAULT_CAMERA_QUEUE_DEPTH
+
     node = make_node(ros)
     subs = node.subscriptions
     for cam in FakePolicy.cameras:
         assert subs[f"/{cam}/image_raw"].qos.reliability == ReliabilityPolicy.BEST_EFFORT
-        assert subs[f"/{cam}/image_raw"].qos.depth == 5
+        assert subs[f"/{cam}/image_raw"].qos.depth == DEFAULT_CAMERA_QUEUE_DEPTH
     for topic in ("/ee_pose", "/joint_states", "/instruction", "/estop"):
         assert topic in subs
     for topic in ("/ee_command", "/gripper_command", "/policy_node/dry_run_command", "/diagnostics",
@@ -201,6 +203,13 @@ def test_reliable_camera_qos_does_not_match_best_effort_cameras(ros):
 
     make_node(ros, camera_qos="reliable")
     assert ros.deliver("/wrist/image_raw", Image(), qos=qos_profile_sensor_data) == 0
+
+
+def test_camera_queue_depth_is_a_parameter_and_nonsense_is_refused(ros):
+    node = make_node(ros, camera_queue_depth=12)
+    assert node.subscriptions["/wrist/image_raw"].qos.depth == 12
+    with pytest.raises(ValueError, match="camera_queue_depth must be a positive integer, got 0"):
+        make_node(ros, camera_queue_depth=0)
 
 
 def test_compressed_transport_and_custom_topics(ros):

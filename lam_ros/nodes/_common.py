@@ -35,14 +35,29 @@ def float_list(value: str, n: int, name: str) -> list[float] | None:
     return out
 
 
-def camera_qos(kind: str) -> QoSProfile:
-    """sensor_data (BEST_EFFORT, depth 5): matches camera drivers; a RELIABLE
-    subscriber would silently never match a BEST_EFFORT camera publisher."""
+SENSOR_DATA_DEPTH = 5  # rclpy's qos_profile_sensor_data
+# Camera subscribers hold 1 s of frames at 30 Hz: the longest control tick measured on the 2-core
+# dev CPU was 531 ms (the first ticks after start), which a depth of 5 turned into lost frames.
+DEFAULT_CAMERA_QUEUE_DEPTH = 30
+
+
+def camera_qos(kind: str, depth: int = SENSOR_DATA_DEPTH) -> QoSProfile:
+    """sensor_data (BEST_EFFORT, KEEP_LAST ``depth``) matches camera drivers; a RELIABLE
+    subscriber would silently never match a BEST_EFFORT camera publisher.
+
+    ``depth`` is how many frames per camera the reader holds while the node is busy: at
+    30 Hz the sensor-data default of 5 is 166 ms, so a longer control tick in a
+    single-threaded node overwrites frames before they are taken (docs/ros.md)."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"camera_queue_depth must be a positive integer, got {depth!r}")
     if kind == "sensor_data":
-        return qos_profile_sensor_data
+        return QoSProfile(
+            depth=depth, reliability=qos_profile_sensor_data.reliability, history=HistoryPolicy.KEEP_LAST,
+            durability=qos_profile_sensor_data.durability,
+        )
     if kind == "reliable":
         return QoSProfile(
-            depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+            depth=depth, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
             durability=DurabilityPolicy.VOLATILE,
         )
     raise ValueError(f"camera_qos must be one of {CAMERA_QOS_CHOICES}, got {kind!r}")
@@ -73,6 +88,8 @@ def declare_camera_params(node) -> dict:
         "topics": declare(node, "camera_topics", "", "comma-separated image topics, one per camera; empty = <camera>/image_raw"),
         "transport": declare(node, "image_transport", "raw", "raw (sensor_msgs/Image) | compressed (sensor_msgs/CompressedImage)"),
         "qos": declare(node, "camera_qos", "sensor_data", "sensor_data (BEST_EFFORT, matches camera drivers) | reliable"),
+        "depth": declare(node, "camera_queue_depth", DEFAULT_CAMERA_QUEUE_DEPTH,
+                         "frames held per camera while the node is busy (KEEP_LAST depth; 30 = 1 s at 30 Hz)"),
     }
 
 
@@ -111,7 +128,8 @@ def subscribe_cameras(node, cameras: list[str], params: dict, callback, callback
     Each subscription warns (once per incompatible publisher) when a camera publisher's QoS
     cannot match it, instead of waiting silently; ``on_lost(camera, n)`` (optional) counts the
     frames DDS reports lost. ``callback_group``: see :func:`camera_callback_group`."""
-    img_type, img_qos = image_msg_type(params["transport"]), camera_qos(params["qos"])
+    img_type = image_msg_type(params["transport"])
+    img_qos = camera_qos(params["qos"], params.get("depth", DEFAULT_CAMERA_QUEUE_DEPTH))
     topics = dict(zip(cameras, camera_topics(cameras, params["topics"], params["transport"])))
     for cam, topic in topics.items():
         lost = None if on_lost is None else (lambda n, c=cam: on_lost(c, n))

@@ -2,7 +2,8 @@
 
 Subscribes
   <camera>/image_raw (sensor_msgs/Image, or CompressedImage with image_transport:=compressed),
-      sensor-data QoS unless camera_qos:=reliable
+      sensor-data QoS unless camera_qos:=reliable, holding camera_queue_depth frames per camera
+      (default 30: 1 s at 30 Hz) while a control tick runs
   ee_pose_topic: measured EE pose in the base frame (geometry_msgs/PoseStamped, or Pose
       with ee_pose_type:=Pose, stamped on arrival); "" -> FK from the joint states (WidowX)
   joint_states_topic (sensor_msgs/JointState): the arm's joints, the IK seed for the WidowX
