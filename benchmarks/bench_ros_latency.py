@@ -159,6 +159,8 @@ def main(argv=None) -> int:
                     help="FASTDDS_BUILTIN_TRANSPORTS for both processes")
     ap.add_argument("--checkpoint", default="", help="VLA checkpoint (default: a tiny random one, built here)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--camera-queue-depth", type=int, default=30,
+                    help="policy_node's camera_queue_depth (frames held per camera during a tick; 5 = sensor-data QoS)")
     ap.add_argument("--out", default="")
     ap.add_argument("--closed-loop", action="store_true",
                     help="instead: sim_node + policy_node as sim.launch.py starts them (tiny VLA, its 2 cameras, "
@@ -198,7 +200,7 @@ def main(argv=None) -> int:
         "policy.launch.py", "policy_node", checkpoint=checkpoint, device=args.device, cameras=",".join(cams),
         image_transport=args.transport, control_hz=str(args.control_hz), instruction="put the carrot on the plate",
         dry_run="true", publish_driver="false", ee_pose_topic="ee_pose", joint_states_topic="joint_states",
-        ee_pose_type="PoseStamped")
+        ee_pose_type="PoseStamped", camera_queue_depth=str(args.camera_queue_depth))
     node = NodeProc("policy_node", params, domain, work, extra_env={"FASTDDS_BUILTIN_TRANSPORTS": args.dds})
     witness_out = work / "witness.json"
     wit = subprocess.Popen(

@@ -26,7 +26,7 @@ import numpy as np
 from lam_ros.recording.episode import EpisodeAssembler, SignalBuffer
 from lam_ros.recording.images import ImageDecodeError, msg_to_rgb, stamp_to_sec
 from lam_ros.recording.report import RecordingReport
-from lam_ros.recording.writer import RecordingWriter, build_features
+from lam_ros.recording.writer import DEFAULT_VCODEC, RecordingWriter, build_features
 
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
@@ -251,7 +251,7 @@ def convert_bag(bag: Path, opts: BagOptions, writer: RecordingWriter, report: Re
 
 
 def bags_to_lerobot(bags: Sequence[str | Path], root: str | Path, opts: BagOptions, robot_type: str | None = None,
-                    resume: bool = False, vcodec: str = "h264", progress: bool = True,
+                    resume: bool = False, vcodec: str = DEFAULT_VCODEC, progress: bool = True,
                     streaming_encoding: bool = True) -> RecordingReport:
     """Convert bags (one episode each) into a LeRobot dataset at ``root``."""
     from tqdm import tqdm

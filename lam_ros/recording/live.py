@@ -21,7 +21,7 @@ import numpy as np
 from lam_ros.recording.episode import EpisodeAssembler, SignalBuffer
 from lam_ros.recording.report import RecordingReport
 from lam_ros.recording.sync import CameraTimeoutError
-from lam_ros.recording.writer import RecordingError, RecordingWriter, build_features
+from lam_ros.recording.writer import DEFAULT_VCODEC, RecordingError, RecordingWriter, build_features
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class LiveRecorder:
     def __init__(self, root, cameras: list[str], fps: float, task: str = "", repo_id: str | None = None,
                  robot_type: str | None = None, state_names: list[str] | None = None,
                  action_names: list[str] | None = None, queue_size: int = 10, slop: float = 0.02,
-                 timeout: float = 1.0, resume: bool = False, vcodec: str = "h264",
+                 timeout: float = 1.0, resume: bool = False, vcodec: str = DEFAULT_VCODEC,
                  streaming_encoding: bool = True):
         if float(fps) != int(fps) or int(fps) <= 0:
             raise RecordingError(f"fps must be a positive whole number (LeRobot stores an int), got {fps}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from lam_ros.recording.episode import EpisodeAssembler, SignalBuffer
 from lam_ros.recording.report import RecordingReport
-from lam_ros.recording.writer import RecordingWriter, build_features
+from lam_ros.recording.writer import DEFAULT_VCODEC, RecordingWriter, build_features
 
 from lam_ros.action_convention import BRIDGE_DELTA, CONVENTIONS
 from sim.env import ACTION_HIGH, ACTION_LOW
@@ -37,7 +37,7 @@ def record_sim(root, robot: str = "widowx", task: str = "carrot_on_plate", episo
                cameras: Sequence[str] = ("third_person", "side", "wrist"), image_size=(128, 128),
                randomize_cameras: bool = False, seed: int = 0, max_steps: int | None = None,
                policy: Callable | None = None, only_success: bool = False, resume: bool = False,
-               vcodec: str = "h264", progress: bool = True, env=None,
+               vcodec: str = DEFAULT_VCODEC, progress: bool = True, env=None,
                stop_after_success: int | None = None, noise=None, camera_ranges=None,
                action_noise: float = 0.0, layout: str = "uniform", commit_every: int = 1) -> RecordingReport:
     """Record ``episodes`` committed episodes. ``policy(obs) -> action``; default: the scripted expert.

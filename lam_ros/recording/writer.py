@@ -39,7 +39,8 @@ JOURNAL = "journal.json"
 META_FILES = ("meta/info.json", "meta/stats.json", "meta/tasks.parquet")
 OWNED_DIRS = ("data", "meta/episodes", "videos")
 REPORT_FILES = ("recording_report.json", "recording_report.md")
-
+# Video codec for every recorder (lerobot encodes with its own crf / GOP defaults: crf 30, GOP 2).
+DEFAULT_VCODEC = "h264"
 
 class RecordingError(ValueError):
     """Bad recording input or a dataset folder in a state we refuse to touch."""
@@ -251,7 +252,7 @@ class RecordingWriter:
         robot_type: str | None = None,
         repo_id: str | None = None,
         resume: bool = False,
-        vcodec: str = "h264",
+        vcodec: str = DEFAULT_VCODEC,
         streaming_encoding: bool = False,
         encoder_threads: int | None = None,
         metadata: dict | None = None,
