@@ -149,31 +149,12 @@ def live_episodes(task: str, cameras: list[str], size: int, episodes: int, seed:
             "ee": np.stack(ee_states).astype(np.float32), "fps": int(round(env.control_hz))}
 
 
-def codec_round_trip(images: np.ndarray, fps: int, workdir: Path) -> np.ndarray:
-    """The frames as a dataset stores them: PNGs encoded by lerobot's own encoder with the codec our
-    recorder passes (h264, lerobot's crf / GOP defaults), decoded by lerobot's decoder as training does."""
-    from PIL import Image
-    from lerobot.datasets.video_utils import decode_video_frames, encode_video_frames
-
-    from lam_ros.recording.writer import DEFAULT_VCODEC
-
-    frames_dir = workdir / "frames"
-    frames_dir.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(frames_dir / f"frame-{i:06d}.png")
-    video = workdir / "video.mp4"
-    encode_video_frames(frames_dir, video, fps, vcodec=DEFAULT_VCODEC, overwrite=True)
-    decoded = decode_video_frames(video, [i / fps for i in range(len(images))], 0.5 / fps, "pyav")
-    return (decoded.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def codec_check(dataset: str, task: str, cameras: list[str], render_size: int, episodes: int, seed: int,
                 trunk, image_size: int, layout: str, max_episodes: int | None) -> dict:
     """What the video codec changes between training frames (decoded) and run-time frames (raw):
     pixel error, trunk-feature change, and a probe fit on the dataset's decoded frames evaluated on
     live raw renders and on the same renders after the codec round trip."""
-    import tempfile
-
+    from lam_ros.recording.codec import round_trip
     from training.vla_data import load_episodes
 
     data = load_episodes([dataset], cameras=cameras, max_episodes=max_episodes)
@@ -184,8 +165,7 @@ def codec_check(dataset: str, task: str, cameras: list[str], render_size: int, e
            "live_frames": int(len(live["env"])), "cameras": {}}
     for c in cameras:
         raw = live["images"][c]
-        with tempfile.TemporaryDirectory() as tmp:
-            decoded = codec_round_trip(raw, live["fps"], Path(tmp))
+        decoded = round_trip(raw, live["fps"])
         f_raw, f_dec = (trunk_features(x, trunk, image_size) for x in (raw, decoded))
         f_train = trunk_features(data.images[c], trunk, image_size)
         flat = lambda f: f.reshape(len(f), -1)  # noqa: E731

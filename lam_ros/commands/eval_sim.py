@@ -32,6 +32,9 @@ def configure(parser) -> None:
     parser.add_argument("--videos", type=int, default=1, help="episodes per agent and task saved as video (default 1)")
     parser.add_argument("--max-steps", type=int, help="cap episode length (debugging; default: the task's length)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--codec-round-trip", action="store_true",
+                        help="diagnostic: policies see each camera frame after the recorders' video codec (lerobot's h264 "
+                             "encoder and decoder, as training frames were stored) instead of the raw render")
     parser.add_argument("--out", default="eval_sim", help="output directory (default ./eval_sim)")
 
 
@@ -82,6 +85,7 @@ def run(args) -> int:
         video_episodes=args.videos,
         max_steps=args.max_steps,
         device=args.device,
+        codec_round_trip=args.codec_round_trip,
     )
     from training.eval_sim import markdown_table
 

@@ -1,0 +1,44 @@
+"""What a recording does to camera frames: lerobot's video encoder and decoder, in memory.
+
+Every recorder stores camera frames as video (``DEFAULT_VCODEC`` through lerobot, which encodes
+with its own quality defaults: crf 30, GOP 2, yuv420p), and training decodes them; at run time the
+policy sees raw frames. ``round_trip`` reproduces the stored version of given frames with lerobot's
+own ``encode_video_frames`` / ``decode_video_frames`` (not a re-implementation of their settings),
+so the gap between training and run-time frames can be measured (``benchmarks/vision_probe.py``) and
+a policy can be evaluated on frames that went through it (``lam-ros eval-sim --codec-round-trip``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lam_ros.recording.writer import DEFAULT_VCODEC
+
+
+def round_trip(images: np.ndarray, fps: int = 5, vcodec: str = DEFAULT_VCODEC) -> np.ndarray:
+    """uint8 (N, H, W, 3) frames -> the same frames after lerobot's encode and decode, as one video
+    of N frames (a single frame is coded as a key frame)."""
+    import torch
+    from lerobot.datasets.video_utils import decode_video_frames, encode_video_frames
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (N, H, W, 3) frames, got {images.dtype} {images.shape}")
+    with tempfile.TemporaryDirectory(prefix="lam_ros_codec_") as tmp:
+        frames_dir = Path(tmp) / "frames"
+        frames_dir.mkdir()
+        for i, img in enumerate(images):  # the PNG file names lerobot's encoder globs for
+            Image.fromarray(img).save(frames_dir / f"frame-{i:06d}.png", compress_level=0)
+        video = Path(tmp) / "video.mp4"
+        encode_video_frames(frames_dir, video, fps, vcodec=vcodec, overwrite=True)
+        decoded = decode_video_frames(video, [i / fps for i in range(len(images))], 0.5 / fps, "pyav")
+    return (decoded.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def round_trip_views(views: dict[str, np.ndarray], fps: int = 5) -> dict[str, np.ndarray]:
+    """One (H, W, 3) frame per camera -> each camera's frame after the round trip."""
+    return {name: round_trip(img[None], fps)[0] for name, img in views.items()}
