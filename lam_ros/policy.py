@@ -159,10 +159,19 @@ class ChunkExecutor:
         self.last_chunk = None
 
 
-class Policy(ChunkExecutor):
-    """A loaded VLA plus the chunk executor."""
+FRAME_CODEC_AUTO = "auto"
 
-    def __init__(self, model, **executor_kwargs):
+
+class Policy(ChunkExecutor):
+    """A loaded VLA plus the chunk executor.
+
+    ``frame_codec``: "auto" (default) shows the model each camera frame as its training frames were
+    stored: resized to the recorded resolution and passed through the recording's video codec
+    (``config.frame_codec``, ``lam_ros.recording.codec``), then through the one resize path to the
+    model's input; "off" shows raw frames; a codec name forces that codec (a diagnostic for
+    checkpoints saved before the config recorded it)."""
+
+    def __init__(self, model, frame_codec: str | None = FRAME_CODEC_AUTO, **executor_kwargs):
         if model.normalizer is None or model.config.stage != "action":
             raise ValueError(
                 "this checkpoint has no action decoder statistics (a stage-1 latent checkpoint?): "
@@ -171,6 +180,9 @@ class Policy(ChunkExecutor):
         self.model = model.eval()
         self.config = model.config
         self.normalizer = model.normalizer
+        if frame_codec == FRAME_CODEC_AUTO:
+            frame_codec = self.config.frame_codec
+        self.frame_codec = None if frame_codec in (None, "", "off", "none") else str(frame_codec)
         low, high = self.normalizer.bounds()
         self._init_executor(self.config.chunk_size, self.config.action_dim, low, high, **executor_kwargs)
 
@@ -184,6 +196,7 @@ class Policy(ChunkExecutor):
         robot: str | None = None,
         action_dim: int | None = None,
         torch_dtype=None,
+        frame_codec: str | None = FRAME_CODEC_AUTO,
         **executor_kwargs,
     ) -> Policy:
         """Load a finetuned VLA checkpoint. ``robot`` / ``action_dim``, when given, must
@@ -208,7 +221,7 @@ class Policy(ChunkExecutor):
             torch_dtype = torch.bfloat16
         model = load_vla(checkpoint_dir, device=device, torch_dtype=torch_dtype)
         model.merge_lora()
-        return cls(model, **executor_kwargs)
+        return cls(model, frame_codec=frame_codec, **executor_kwargs)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -254,6 +267,22 @@ class Policy(ChunkExecutor):
             checked[cam] = img
         return checked
 
+    def _as_trained(self, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Camera frames as the training frames were: at the recorded resolution, through the recording's
+        video codec (``frame_codec``); unchanged when the checkpoint was trained on lossless frames."""
+        if not self.frame_codec:
+            return images
+        from lam_ros.recording.codec import round_trip
+        from models.image_prep import resize_images
+
+        source = self.config.source_image_size
+        out = {}
+        for cam, img in images.items():
+            if source:
+                img = resize_images(img, (int(source[0]), int(source[1])), name=f"camera {cam!r}")
+            out[cam] = round_trip(img[None], vcodec=self.frame_codec)[0]
+        return out
+
     def step(self, images: dict[str, np.ndarray], instruction: str, state=None, **extra) -> np.ndarray:
         """One forward pass: (chunk, action_dim) float32 actions in robot units.
 
@@ -261,7 +290,7 @@ class Policy(ChunkExecutor):
         when the checkpoint takes one. Raises ValueError for bad input and
         NonFiniteActionError if the model outputs NaN/inf; returned actions always
         lie within the data's range."""
-        images = self._check_images(images)
+        images = self._as_trained(self._check_images(images))
         instruction = self.model.check_instruction(instruction)
         states = None if state is None or not self.uses_state else [np.asarray(state, dtype=np.float32)]
         normed = self.model.predict_chunk_normalized([images], [instruction], states)[0]
@@ -276,20 +305,22 @@ class Policy(ChunkExecutor):
 
 
 def load_policy(path: str | Path, device: str = "cpu", *, robot: str | None = None, action_dim: int | None = None,
-                **executor_kwargs):
+                frame_codec: str | None = FRAME_CODEC_AUTO, **executor_kwargs):
     """Open a policy checkpoint of any supported kind behind one interface
     (``cameras``, ``robot``, ``action_dim``, ``image_size``, ``uses_state``,
     ``action_convention``, ``act(images, instruction, state)``, ``reset()``):
     our VLA checkpoints (``vla_config.json``), LeRobot pretrained-policy
     directories (ACT, Diffusion; :mod:`lam_ros.lerobot_policy`) and the
-    privileged-state baseline (:mod:`models.state_policy`, simulator only)."""
+    privileged-state baseline (:mod:`models.state_policy`, simulator only).
+    ``frame_codec`` applies to our VLA checkpoints (:class:`Policy`)."""
     from models.vla.model import CONFIG_FILE
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"policy checkpoint {path} does not exist")
     if (path / CONFIG_FILE).exists():
-        return Policy.load(path, device=device, robot=robot, action_dim=action_dim, **executor_kwargs)
+        return Policy.load(path, device=device, robot=robot, action_dim=action_dim, frame_codec=frame_codec,
+                           **executor_kwargs)
     from models.state_policy import StatePolicy, is_state_policy
 
     if is_state_policy(path):

@@ -106,6 +106,29 @@ def test_finetune_from_stage1_then_resume_then_policy(stage1, dataset, tmp_path)
     policy = Policy.load(out, robot="widowx")
     chunk = policy.step(fake_images(0, size=32), "put the carrot on the plate")
     assert chunk.shape == (5, 7) and np.isfinite(chunk).all()
+    # the checkpoint records how its training frames were stored, and the runtime shows the model run-time
+    # frames the same way: resized to the recorded 32x32, through the recording's h264, then the model's resize
+    assert cfg["frame_codec"] == "h264" and cfg["source_image_size"] == [32, 32]
+    from lam_ros.recording.codec import round_trip
+    from models.image_prep import resize_images
+
+    raw = fake_images(1, size=48)  # a camera at another resolution than the recording
+    seen = {}
+
+    def capture(images, instructions, states=None):
+        seen.update(images[0])
+        return np.zeros((1, 5, 7), dtype=np.float32)
+
+    assert policy.frame_codec == "h264"
+    policy.model.predict_chunk_normalized = capture
+    policy.step(raw, "put the carrot on the plate")
+    for cam, img in raw.items():
+        assert np.array_equal(seen[cam], round_trip(resize_images(img, 32)[None])[0])
+    raw_policy = Policy.load(out, robot="widowx", frame_codec="off")
+    assert raw_policy.frame_codec is None
+    raw_policy.model.predict_chunk_normalized = capture
+    raw_policy.step(raw, "put the carrot on the plate")
+    assert all(np.array_equal(seen[cam], img) for cam, img in raw.items())
 
 
 def test_from_scratch_baseline_with_lam_loss_and_bad_args(dataset, tmp_path, monkeypatch):

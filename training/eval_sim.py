@@ -71,21 +71,15 @@ def rollout(env, act: Callable[[dict], np.ndarray], seed: int, max_steps: int | 
     return result
 
 
-def policy_act(env, policy, instruction: str, codec_round_trip: bool = False) -> Callable[[dict], np.ndarray]:
+def policy_act(env, policy, instruction: str) -> Callable[[dict], np.ndarray]:
     """``act(obs)`` for a loaded policy in the simulator: camera frames, the robot state
-    and (for the privileged baseline) the objects' poses, exactly as the policy was trained.
-    ``codec_round_trip``: the policy sees each frame as a recording would have stored it
-    (``lam_ros.recording.codec``), a diagnostic for the gap between training and run-time frames."""
-    from lam_ros.recording.codec import round_trip_views
+    and (for the privileged baseline) the objects' poses, exactly as the policy was trained."""
 
     privileged = getattr(policy, "needs_env_state", False)
-    fps = int(round(env.unwrapped.control_hz))
 
     def act(obs):
         state = env.unwrapped.state_vector(obs)
         images = obs.get("images", {})
-        if codec_round_trip:
-            images = round_trip_views({c: images[c] for c in policy.cameras}, fps)
         if not privileged:
             return policy.act(images, instruction, state)
         objects = np.concatenate(list(env.unwrapped.object_poses().values())).astype(np.float32)
@@ -108,14 +102,15 @@ def evaluate(
     max_steps: int | None = None,
     device: str = "cpu",
     executor: dict | None = None,
-    codec_round_trip: bool = False,
+    frame_codec: str | None = "auto",
 ) -> dict:
     """``agents``: name -> checkpoint directory, or name -> "expert". ``image_size``: the
     square render size (default: the resolution each checkpoint's training data was
     recorded at, else 128); every policy resizes frames to its own input size.
     ``executor``: chunk-executor settings (ensemble_decay, replan_every, sticky_gripper).
     ``layout``: object placement ("uniform" or "simpler", ``sim.tasks.sample_placement``).
-    ``codec_round_trip``: policies see each camera frame after the recorders' video codec (``policy_act``)."""
+    ``frame_codec``: how VLA policies see camera frames ("auto": through the video codec their training
+    frames went through, as the checkpoint records; "off": raw renders; ``lam_ros.policy.Policy``)."""
     import sim
     from lam_ros.action_convention import BRIDGE_DELTA
     from lam_ros.policy import load_policy
@@ -131,14 +126,14 @@ def evaluate(
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     seeds = [seed + i for i in range(episodes)]
-    policies = {name: load_policy(src, device=device, robot=robot, action_dim=7, **(executor or {}))
+    policies = {name: load_policy(src, device=device, robot=robot, action_dim=7, frame_codec=frame_codec, **(executor or {}))
                 for name, src in agents.items() if src != EXPERT}
     for name, policy in policies.items():
         if policy.action_convention != BRIDGE_DELTA:
             raise ValueError(f"agent {name!r} ({agents[name]}) was trained on {policy.action_convention!r} actions; "
                              f"the simulator's step() executes {BRIDGE_DELTA!r}")
     results: dict = {"robot": robot, "tasks": tasks, "seeds": seeds, "layout": layout, "agents": dict(agents), "episodes": {}, "summary": {},
-                     "executor": dict(executor or {}), "codec_round_trip": bool(codec_round_trip)}
+                     "executor": dict(executor or {}), "frame_codec": frame_codec}
     for name in agents:
         policy = policies.get(name)
         # Videos show every camera side by side: the policy's own views plus the third-person one.
@@ -149,7 +144,7 @@ def evaluate(
             env = sim.make_env(robot=robot, task=task, cameras=tuple(cameras), image_size=(size, size),
                                layout=layout)
             if policy is not None:
-                act, reset = policy_act(env, policy, env.unwrapped.instruction, codec_round_trip), policy.reset
+                act, reset = policy_act(env, policy, env.unwrapped.instruction), policy.reset
             else:
                 expert = sim.make_expert(env)
                 act, reset = expert.act, expert.reset
@@ -188,7 +183,7 @@ def merge_results(parts: list[str], out_dir: str | Path) -> dict:
         if merged is None:
             merged = part
             continue
-        for key in ("robot", "tasks", "seeds", "layout", "executor", "codec_round_trip"):
+        for key in ("robot", "tasks", "seeds", "layout", "executor", "frame_codec"):
             if part.get(key) != merged.get(key):
                 raise ValueError(f"cannot merge {sub}: its {key} is {part.get(key)!r}, not {merged.get(key)!r}")
         clash = set(part["agents"]) & set(merged["agents"])

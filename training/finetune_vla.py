@@ -93,6 +93,7 @@ def finetune_vla(
         c.robot = robot or data.robot_type or c.robot
         c.action_convention = data.action_convention
         c.source_image_size = list(data.source_image_size) if data.source_image_size else None
+        c.frame_codec = data.frame_codec
         c.action_loss, c.finetune, c.augment_shift = action_loss, finetune, int(augment_shift)
         model.normalizer = ActionNormalizer.fit(data.actions)
         model.state_normalizer = StateNormalizer.fit(data.states) if use_state else None

@@ -38,6 +38,8 @@ class EpisodeData:
     env_states: np.ndarray | None = None  # (N, E) observation.environment_state (object poses), sim only
     action_convention: str | None = None  # lam_ros.action_convention, when the data has actions
     source_image_size: tuple[int, int] | None = None  # (height, width) the videos were recorded at
+    # the video codec every camera frame went through when recorded (meta/info.json "video.codec"); None: lossless images
+    frame_codec: str | None = None
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -132,6 +134,8 @@ def load_episodes(
     states: list[np.ndarray] = []
     env_states: list[np.ndarray] = []
     shapes = {tuple(ds.meta.features[IMAGE_PREFIX + c]["shape"][:2]) for ds in datasets for c in cameras}
+    codecs = {(ds.meta.features[IMAGE_PREFIX + c].get("info") or {}).get("video.codec")
+              if IMAGE_PREFIX + c in ds.meta.video_keys else None for ds in datasets for c in cameras}
     next_episode = 0
     kept = 0
     for ds in datasets:
@@ -190,6 +194,7 @@ def load_episodes(
         env_states=np.concatenate(env_states) if has_env else None,
         action_convention=convention,
         source_image_size=shapes.pop() if len(shapes) == 1 else None,
+        frame_codec=codecs.pop() if len(codecs) == 1 else None,
     )
 
 

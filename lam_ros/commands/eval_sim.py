@@ -32,9 +32,10 @@ def configure(parser) -> None:
     parser.add_argument("--videos", type=int, default=1, help="episodes per agent and task saved as video (default 1)")
     parser.add_argument("--max-steps", type=int, help="cap episode length (debugging; default: the task's length)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--codec-round-trip", action="store_true",
-                        help="diagnostic: policies see each camera frame after the recorders' video codec (lerobot's h264 "
-                             "encoder and decoder, as training frames were stored) instead of the raw render")
+    parser.add_argument("--frame-codec", default="auto",
+                        help="how VLA policies see camera frames: 'auto' (default) through the video codec their training "
+                             "frames were stored with (the checkpoint records it), 'off' raw renders, or a codec name to "
+                             "force (e.g. h264, for checkpoints saved before the field existed)")
     parser.add_argument("--out", default="eval_sim", help="output directory (default ./eval_sim)")
 
 
@@ -85,7 +86,7 @@ def run(args) -> int:
         video_episodes=args.videos,
         max_steps=args.max_steps,
         device=args.device,
-        codec_round_trip=args.codec_round_trip,
+        frame_codec=args.frame_codec,
     )
     from training.eval_sim import markdown_table
 

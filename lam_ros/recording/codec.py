@@ -5,7 +5,8 @@ with its own quality defaults: crf 30, GOP 2, yuv420p), and training decodes the
 policy sees raw frames. ``round_trip`` reproduces the stored version of given frames with lerobot's
 own ``encode_video_frames`` / ``decode_video_frames`` (not a re-implementation of their settings),
 so the gap between training and run-time frames can be measured (``benchmarks/vision_probe.py``) and
-a policy can be evaluated on frames that went through it (``lam-ros eval-sim --codec-round-trip``).
+the policy runtime can show a model run-time frames the way its training frames were
+(``lam_ros.policy.Policy``, ``frame_codec``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,3 @@ def round_trip(images: np.ndarray, fps: int = 5, vcodec: str = DEFAULT_VCODEC) -
         decoded = decode_video_frames(video, [i / fps for i in range(len(images))], 0.5 / fps, "pyav")
     return (decoded.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
-
-def round_trip_views(views: dict[str, np.ndarray], fps: int = 5) -> dict[str, np.ndarray]:
-    """One (H, W, 3) frame per camera -> each camera's frame after the round trip."""
-    return {name: round_trip(img[None], fps)[0] for name, img in views.items()}

@@ -48,7 +48,13 @@ class VLAConfig:
     stage: str = "latent"  # "latent" (stage 1) or "action" (stage 2)
     # Preprocessing and conventions the checkpoint was trained with; the runtime applies them.
     image_size: int | None = None  # camera frames are resized to this square (models.image_prep); None: the processor's
-    source_image_size: list[int] | None = None  # (height, width) the training frames were recorded at (information)
+    source_image_size: list[int] | None = None  # (height, width) the training frames were recorded at
+    # The video codec the training frames went through (recorded as video, decoded for training), e.g. "h264".
+    # The runtime passes each camera frame through the same codec at source_image_size before the model
+    # (lam_ros.policy.Policy): a codec's artefacts changed the frozen trunk's features by 40-50 % at 64 px, and
+    # a policy shown raw frames scored 2 % where the same weights shown codec-matched frames scored 23 %
+    # (docs/policy_ladder.md). None: lossless training frames, or a checkpoint saved before this field.
+    frame_codec: str | None = None
     state_dim: int = 0  # proprioceptive state [x, y, z, roll, pitch, yaw, gripper] fed to the decoder; 0: none
     action_convention: str = "bridge_delta"  # lam_ros.action_convention
     action_loss: str = "l1"  # "l1" | "mse" on normalised action chunks
