@@ -79,11 +79,10 @@ def policy_act(env, policy, instruction: str) -> Callable[[dict], np.ndarray]:
 
     def act(obs):
         state = env.unwrapped.state_vector(obs)
-        images = obs.get("images", {})
         if not privileged:
-            return policy.act(images, instruction, state)
+            return policy.act(obs.get("images", {}), instruction, state)
         objects = np.concatenate(list(env.unwrapped.object_poses().values())).astype(np.float32)
-        return policy.act(images, instruction, state, env_state=objects)
+        return policy.act(obs.get("images", {}), instruction, state, env_state=objects)
 
     return act
 
