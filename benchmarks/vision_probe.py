@@ -96,20 +96,23 @@ def probe_targets(env_states: np.ndarray, ee_states: np.ndarray) -> dict[str, np
             "source_minus_ee_xy": env_states[:, SOURCE_XY] - ee_states[:, 0:2]}
 
 
-def probe_dataset(root: str, cameras: list[str], image_size: int, test_fraction: float, trunk,
-                  max_episodes: int | None = None) -> dict:
+def load_with_features(root: str, cameras: list[str], image_size: int, trunk, max_episodes: int | None = None):
+    """A record-sim dataset's episodes and every camera's trunk features, computed once for all probes."""
     from training.vla_data import load_episodes
 
-    t0 = time.perf_counter()
     data = load_episodes([root], cameras=cameras, max_episodes=max_episodes)
     if data.env_states is None or data.states is None:
         raise SystemExit(f"{root}: needs observation.environment_state and observation.state (a record-sim dataset)")
-    env, ee = data.env_states, data.states
-    targets = probe_targets(env, ee)
+    return data, {c: trunk_features(data.images[c], trunk, image_size) for c in cameras}
+
+
+def probe_dataset(root: str, data, feats: dict[str, np.ndarray], test_fraction: float) -> dict:
+    t0 = time.perf_counter()
+    cameras = list(feats)
+    targets = probe_targets(data.env_states, data.states)
     episodes = np.unique(data.episode)
     n_test = max(1, int(round(len(episodes) * test_fraction)))
     train = ~np.isin(data.episode, episodes[-n_test:])
-    feats = {c: trunk_features(data.images[c], trunk, image_size) for c in cameras}
     result = {"dataset": root, "frames": int(len(data.episode)), "episodes": int(len(episodes)),
               "test_episodes": n_test, "source_image_size": list(data.source_image_size or ()), "probes": {}}
     variants = {f"{c} grid": feats[c].reshape(len(feats[c]), -1) for c in cameras}
@@ -118,7 +121,7 @@ def probe_dataset(root: str, cameras: list[str], image_size: int, test_fraction:
         variants["all grids"] = np.concatenate([variants[f"{c} grid"] for c in cameras], axis=1)
     for name, x in variants.items():
         result["probes"][name] = {t: ridge_rmse(x, y, train) for t, y in targets.items()}
-    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["probe_seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
 
@@ -149,15 +152,14 @@ def live_episodes(task: str, cameras: list[str], size: int, episodes: int, seed:
             "ee": np.stack(ee_states).astype(np.float32), "fps": int(round(env.control_hz))}
 
 
-def codec_check(dataset: str, task: str, cameras: list[str], render_size: int, episodes: int, seed: int,
-                trunk, image_size: int, layout: str, max_episodes: int | None) -> dict:
+def codec_check(dataset: str, data, feats: dict[str, np.ndarray], task: str, render_size: int, episodes: int,
+                seed: int, trunk, image_size: int, layout: str) -> dict:
     """What the video codec changes between training frames (decoded) and run-time frames (raw):
     pixel error, trunk-feature change, and a probe fit on the dataset's decoded frames evaluated on
     live raw renders and on the same renders after the codec round trip."""
     from lam_ros.recording.codec import round_trip
-    from training.vla_data import load_episodes
 
-    data = load_episodes([dataset], cameras=cameras, max_episodes=max_episodes)
+    cameras = list(feats)
     targets = probe_targets(data.env_states, data.states)
     live = live_episodes(task, cameras, render_size, episodes, seed, layout)
     live_targets = probe_targets(live["env"], live["ee"])
@@ -167,7 +169,7 @@ def codec_check(dataset: str, task: str, cameras: list[str], render_size: int, e
         raw = live["images"][c]
         decoded = round_trip(raw, live["fps"])
         f_raw, f_dec = (trunk_features(x, trunk, image_size) for x in (raw, decoded))
-        f_train = trunk_features(data.images[c], trunk, image_size)
+        f_train = feats[c]
         flat = lambda f: f.reshape(len(f), -1)  # noqa: E731
         cam = {"pixel_mae": round(float(np.abs(raw.astype(np.float32) - decoded).mean()), 2),
                "feature_rel_change": round(float(np.linalg.norm(f_raw - f_dec) / np.linalg.norm(f_raw)), 3),
@@ -218,16 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     trunk = build_trunk(stride=args.stride)
     size = args.image_size or trunk.config.image_size
     cameras = [c for c in args.cameras.split(",") if c]
-    results = [probe_dataset(d, cameras, size, args.test_fraction, trunk, args.max_episodes) for d in args.dataset]
+    if args.codec_check and len(args.task) != len(args.dataset):
+        raise SystemExit("--codec-check needs one --task per --dataset")
+    results, codec = [], []
+    for i, d in enumerate(args.dataset):
+        data, feats = load_with_features(d, cameras, size, trunk, args.max_episodes)
+        results.append(probe_dataset(d, data, feats, args.test_fraction))
+        if args.codec_check:
+            render = int(data.source_image_size[0])
+            codec.append(codec_check(d, data, feats, args.task[i], render, args.codec_check, 9000, trunk, size,
+                                     args.layout))
     print_table(results)
-    codec = []
-    if args.codec_check:
-        if len(args.task) != len(args.dataset):
-            raise SystemExit("--codec-check needs one --task per --dataset")
-        for d, task, r in zip(args.dataset, args.task, results):
-            render = int(r["source_image_size"][0])
-            codec.append(codec_check(d, task, cameras, render, args.codec_check, 9000, trunk, size, args.layout,
-                                     args.max_episodes))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": " ".join(sys.argv), "image_size": size, "stride": args.stride,

@@ -182,7 +182,12 @@ class Policy(ChunkExecutor):
         self.normalizer = model.normalizer
         if frame_codec == FRAME_CODEC_AUTO:
             frame_codec = self.config.frame_codec
-        self.frame_codec = None if frame_codec in (None, "", "off", "none") else str(frame_codec)
+        if frame_codec in (None, "", "off", "none"):
+            self.frame_codec = None
+        else:
+            from lam_ros.recording.codec import check_codec
+
+            self.frame_codec = check_codec(str(frame_codec))
         low, high = self.normalizer.bounds()
         self._init_executor(self.config.chunk_size, self.config.action_dim, low, high, **executor_kwargs)
 

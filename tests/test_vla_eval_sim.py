@@ -118,7 +118,6 @@ def test_merge_results_joins_separate_evaluations_and_refuses_mismatches(tmp_pat
         merge_results(["a", "d"], tmp_path)
 
 
-
 def test_codec_round_trip_is_lerobots_lossy_encode_and_decode():
     """``lam_ros.recording.codec.round_trip``: frames as a recording stores them (lerobot's h264 at crf 30):
     noise does not survive, a flat image almost exactly does, and bad input is refused by name."""

@@ -129,6 +129,8 @@ def test_finetune_from_stage1_then_resume_then_policy(stage1, dataset, tmp_path)
     raw_policy.model.predict_chunk_normalized = capture
     raw_policy.step(raw, "put the carrot on the plate")
     assert all(np.array_equal(seen[cam], img) for cam, img in raw.items())
+    with pytest.raises(ValueError, match="unknown video codec 'h265x'"):
+        Policy.load(out, robot="widowx", frame_codec="h265x")
 
 
 def test_from_scratch_baseline_with_lam_loss_and_bad_args(dataset, tmp_path, monkeypatch):

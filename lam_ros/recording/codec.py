@@ -19,6 +19,16 @@ import numpy as np
 from lam_ros.recording.writer import DEFAULT_VCODEC
 
 
+def check_codec(vcodec: str) -> str:
+    """``vcodec`` if lerobot's encoder accepts it, else a ValueError naming it and the choices."""
+    from lerobot.datasets.video_utils import VALID_VIDEO_CODECS
+
+    if vcodec not in VALID_VIDEO_CODECS or vcodec == "auto":  # "auto" picks per machine: not a recorded codec
+        choices = ", ".join(sorted(VALID_VIDEO_CODECS - {"auto"}))
+        raise ValueError(f"unknown video codec {vcodec!r}; lerobot encodes with one of: {choices}")
+    return vcodec
+
+
 def round_trip(images: np.ndarray, fps: int = 5, vcodec: str = DEFAULT_VCODEC) -> np.ndarray:
     """uint8 (N, H, W, 3) frames -> the same frames after lerobot's encode and decode, as one video
     of N frames (a single frame is coded as a key frame)."""

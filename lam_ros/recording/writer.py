@@ -42,6 +42,7 @@ REPORT_FILES = ("recording_report.json", "recording_report.md")
 # Video codec for every recorder (lerobot encodes with its own crf / GOP defaults: crf 30, GOP 2).
 DEFAULT_VCODEC = "h264"
 
+
 class RecordingError(ValueError):
     """Bad recording input or a dataset folder in a state we refuse to touch."""
 
