@@ -137,12 +137,18 @@ def test_from_scratch_baseline_with_lam_loss_and_bad_args(dataset, tmp_path, mon
     patch_lam(monkeypatch)
     out = tmp_path / "scratch"
     argv = ["--dataset", str(dataset), "--out", str(out), "--init", "tiny", "--cameras", "wrist", "--lam", "fake",
-            "--chunk-size", "3", "--max-episodes", "1", "--lora-rank", "4", "--steps", "2", *FAST]
+            "--chunk-size", "3", "--max-episodes", "1", "--lora-rank", "4", "--steps", "2", "--latent-loss-weight", "0.25",
+            *FAST]
     assert finetune_cmd.run(parse(finetune_cmd, argv)) == 0
     cfg = json.loads((out / "vla_config.json").read_text())
-    assert cfg["cameras"] == ["wrist"] and cfg["chunk_size"] == 3
-    state = json.loads((out / "train_state" / "trainer_state.json").read_text())
-    assert "latent_loss" in state["history"] and "action_loss" in state["history"]
+    assert cfg["cameras"] == ["wrist"] and cfg["chunk_size"] == 3 and cfg["latent_loss_weight"] == 0.25
+    history = json.loads((out / "train_state" / "trainer_state.json").read_text())["history"]
+    # the weight scales the cross-entropy in the loss that is optimised
+    np.testing.assert_allclose(history["loss"], np.add(history["action_loss"], np.multiply(0.25, history["latent_loss"])),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="latent-loss-weight"):
+        finetune_cmd.run(parse(finetune_cmd, ["--dataset", str(dataset), "--out", str(tmp_path / "w"), "--lam", "fake",
+                                              "--latent-loss-weight", "-1"]))
     with pytest.raises(ValueError, match="lora-rank"):
         finetune_cmd.run(parse(finetune_cmd, ["--dataset", str(dataset), "--out", str(tmp_path / "x"), "--lora-rank", "0"]))
     with pytest.raises(FileNotFoundError, match="resume"):

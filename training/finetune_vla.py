@@ -60,6 +60,7 @@ def finetune_vla(
     lora: LoraSettings | None = None,
     labeller: Labeller | None = None,
     frame_gap: int = 3,
+    latent_loss_weight: float | None = None,
     drop_noops: bool = True,
     use_state: bool = False,
     action_loss: str = "l1",
@@ -68,7 +69,9 @@ def finetune_vla(
     settings: TrainSettings | None = None,
     resume: bool = False,
 ) -> dict:
-    """``init``: a stage-1 checkpoint directory, "tiny", or a backbone hub id / path."""
+    """``init``: a stage-1 checkpoint directory, "tiny", or a backbone hub id / path. ``latent_loss_weight``
+    scales the latent-token cross-entropy (with a ``labeller``) against the action loss; None keeps the
+    checkpoint's (stage 1's) weight, 1.0 by default."""
     settings = settings or TrainSettings()
     lora = lora or LoraSettings()
     out_dir = Path(out_dir)
@@ -99,6 +102,8 @@ def finetune_vla(
         model.state_normalizer = StateNormalizer.fit(data.states) if use_state else None
         if finetune == "lora":
             model.apply_lora(lora)
+    if latent_loss_weight is not None:
+        model.config.latent_loss_weight = float(latent_loss_weight)
     codes = label_latent_codes(data, labeller, frame_gap) if labeller is not None else None
     set_trainable(model, "action", with_codes=codes is not None)
     dataset = VLAFrames(data, model.config.cameras, model.config.chunk_size, normalizer=model.normalizer, codes=codes,

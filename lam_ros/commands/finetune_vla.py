@@ -30,6 +30,10 @@ def configure(parser) -> None:
     parser.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha (default 16)")
     parser.add_argument("--lora-dropout", type=float, default=0.0)
     parser.add_argument("--lam", help="optional LAM checkpoint: adds the latent-token cross-entropy to the L1 loss")
+    parser.add_argument("--latent-loss-weight", type=float, default=1.0,
+                        help="weight of that latent-token cross-entropy beside the L1 loss (default 1.0; with the "
+                             "tiny backbone the cross-entropy, about 1.2 nats against an L1 of 0.1, took over the shared "
+                             "weights: docs/policy_ladder.md, session 8)")
     parser.add_argument("--frame-gap", type=int, default=3, help="LAM frame gap when --lam is given")
     parser.add_argument("--device", default="cpu", help="device for the LAM labeller")
     parser.add_argument("--use-state", action="store_true",
@@ -53,6 +57,8 @@ def run(args) -> int:
 
     if args.augment_shift < 0:
         raise ValueError(f"--augment-shift must be >= 0 pixels, got {args.augment_shift}")
+    if not args.latent_loss_weight >= 0:
+        raise ValueError(f"--latent-loss-weight must be >= 0, got {args.latent_loss_weight}")
     if args.lora_rank < 1:
         raise ValueError(f"--lora-rank must be >= 1, got {args.lora_rank}")
     labeller = vla_data.lam_labeller(args.lam, device=args.device) if args.lam else None
@@ -67,6 +73,7 @@ def run(args) -> int:
         lora=LoraSettings(rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout),
         labeller=labeller,
         frame_gap=args.frame_gap,
+        latent_loss_weight=args.latent_loss_weight,
         drop_noops=not args.keep_noops,
         use_state=args.use_state,
         action_loss=args.action_loss,
