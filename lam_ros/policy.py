@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lam_ros.recording.codec import FRAME_CODEC_AUTO, as_recorded, resolve_frame_codec
+
 log = logging.getLogger(__name__)
 
 
@@ -159,9 +161,6 @@ class ChunkExecutor:
         self.last_chunk = None
 
 
-FRAME_CODEC_AUTO = "auto"
-
-
 class Policy(ChunkExecutor):
     """A loaded VLA plus the chunk executor.
 
@@ -180,14 +179,7 @@ class Policy(ChunkExecutor):
         self.model = model.eval()
         self.config = model.config
         self.normalizer = model.normalizer
-        if frame_codec == FRAME_CODEC_AUTO:
-            frame_codec = self.config.frame_codec
-        if frame_codec in (None, "", "off", "none"):
-            self.frame_codec = None
-        else:
-            from lam_ros.recording.codec import check_codec
-
-            self.frame_codec = check_codec(str(frame_codec))
+        self.frame_codec = resolve_frame_codec(frame_codec, self.config.frame_codec)
         low, high = self.normalizer.bounds()
         self._init_executor(self.config.chunk_size, self.config.action_dim, low, high, **executor_kwargs)
 
@@ -275,18 +267,7 @@ class Policy(ChunkExecutor):
     def _as_trained(self, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Camera frames as the training frames were: at the recorded resolution, through the recording's
         video codec (``frame_codec``); unchanged when the checkpoint was trained on lossless frames."""
-        if not self.frame_codec:
-            return images
-        from lam_ros.recording.codec import round_trip
-        from models.image_prep import resize_images
-
-        source = self.config.source_image_size
-        out = {}
-        for cam, img in images.items():
-            if source:
-                img = resize_images(img, (int(source[0]), int(source[1])), name=f"camera {cam!r}")
-            out[cam] = round_trip(img[None], vcodec=self.frame_codec)[0]
-        return out
+        return as_recorded(images, self.frame_codec, self.config.source_image_size)
 
     def step(self, images: dict[str, np.ndarray], instruction: str, state=None, **extra) -> np.ndarray:
         """One forward pass: (chunk, action_dim) float32 actions in robot units.
@@ -317,7 +298,8 @@ def load_policy(path: str | Path, device: str = "cpu", *, robot: str | None = No
     our VLA checkpoints (``vla_config.json``), LeRobot pretrained-policy
     directories (ACT, Diffusion; :mod:`lam_ros.lerobot_policy`) and the
     privileged-state baseline (:mod:`models.state_policy`, simulator only).
-    ``frame_codec`` applies to our VLA checkpoints (:class:`Policy`)."""
+    ``frame_codec`` applies to our VLA checkpoints (:class:`Policy`) and LeRobot policies
+    (:class:`lam_ros.lerobot_policy.LeRobotPolicy`), which both record the codec of their training frames."""
     from models.vla.model import CONFIG_FILE
 
     path = Path(path)
@@ -333,6 +315,6 @@ def load_policy(path: str | Path, device: str = "cpu", *, robot: str | None = No
     from lam_ros.lerobot_policy import LeRobotPolicy, is_lerobot_checkpoint
 
     if is_lerobot_checkpoint(path):
-        return LeRobotPolicy.load(path, device=device, robot=robot, action_dim=action_dim)
+        return LeRobotPolicy.load(path, device=device, robot=robot, action_dim=action_dim, frame_codec=frame_codec)
     raise ValueError(f"{path} is not a policy checkpoint: expected a lam_ros VLA ({CONFIG_FILE}), a LeRobot "
                      "pretrained-policy directory (config.json + model.safetensors) or a state-policy checkpoint")

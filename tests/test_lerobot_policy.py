@@ -74,6 +74,7 @@ def test_cli_writes_a_loadable_lerobot_policy_directory(trained):
     assert meta["robot"] == "widowx" and meta["cameras"] == list(CAMERAS)
     assert meta["image_size"] == [TRAIN_SIZE, TRAIN_SIZE] and meta["action_convention"] == "bridge_delta"
     assert meta["action_names"][0] == "dx" and len(meta["state_names"]) == 7 and meta["fps"] == 5
+    assert meta["frame_codec"] == "h264" and meta["recorded_image_size"] == [TRAIN_SIZE, TRAIN_SIZE]
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["episodes"] == 4 and summary["frames"] == 32  # both datasets were trained on
 
@@ -118,6 +119,29 @@ def test_act_resizes_any_resolution_and_returns_finite_in_range_actions(trained)
     policy.policy.select_action = lambda batch: torch.full((1, 7), 1e4)
     action = policy.act(_images(48, 80), INSTRUCTION, state)
     np.testing.assert_array_equal(action, policy.high)
+
+
+def test_policy_sees_frames_through_the_codec_of_its_training_videos(trained):
+    """As our VLA runtime does: frames are resized to the recorded size, passed through lerobot's encoder
+    and decoder with the training videos' codec, then resized to the policy's input; "off" skips the codec."""
+    from lam_ros.lerobot_policy import LeRobotPolicy
+    from lam_ros.recording.codec import round_trip
+    from models.image_prep import resize_images
+
+    kind, out = trained
+    images = _images(48, 80, seed=3)
+    state = np.zeros(7, np.float32)
+    for codec, expect in (("auto", lambda img: round_trip(resize_images(img, TRAIN_SIZE)[None])[0]),
+                          ("off", lambda img: resize_images(img, TRAIN_SIZE))):
+        policy = LeRobotPolicy.load(out, frame_codec=codec)
+        assert policy.frame_codec == (None if codec == "off" else "h264")
+        obs = policy._observation(images, INSTRUCTION, state)  # the batch handed to lerobot's pre-processor
+        for cam in CAMERAS:
+            seen = (obs[f"observation.images.{cam}"] * 255).round().byte().permute(1, 2, 0).numpy()
+            np.testing.assert_array_equal(seen, expect(images[cam]))
+        assert np.isfinite(policy.act(images, INSTRUCTION, state)).all()
+    with pytest.raises(ValueError, match="unknown video codec 'nope'"):
+        LeRobotPolicy.load(out, frame_codec="nope")
 
 
 def test_nan_producing_policy_is_never_passed_on(trained):

@@ -108,7 +108,7 @@ def evaluate(
     recorded at, else 128); every policy resizes frames to its own input size.
     ``executor``: chunk-executor settings (ensemble_decay, replan_every, sticky_gripper).
     ``layout``: object placement ("uniform" or "simpler", ``sim.tasks.sample_placement``).
-    ``frame_codec``: how VLA policies see camera frames ("auto": through the video codec their training
+    ``frame_codec``: how VLA and LeRobot policies see camera frames ("auto": through the video codec their training
     frames went through, as the checkpoint records; "off": raw renders; ``lam_ros.policy.Policy``)."""
     import sim
     from lam_ros.action_convention import BRIDGE_DELTA

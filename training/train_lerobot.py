@@ -151,6 +151,9 @@ def _check_datasets(roots: list[Path], metas, cameras: list[str] | None, robot: 
             raise ValueError(f"dataset {root} has no camera(s) {missing}; it has {have}")
     if robot is not None and first.robot_type and robot != first.robot_type:
         raise ValueError(f"--robot {robot!r} but the datasets were recorded on {first.robot_type!r}")
+    from lam_ros.recording.codec import recorded_codec
+
+    codecs = {recorded_codec(meta, IMAGE_PREFIX + c) for meta in metas for c in cameras}
     return {
         "cameras": list(cameras),
         "robot": robot or first.robot_type,
@@ -159,6 +162,8 @@ def _check_datasets(roots: list[Path], metas, cameras: list[str] | None, robot: 
         "state_names": list(first.features[STATE_KEY].get("names") or []),
         "action_names": list(first.features[ACTION_KEY].get("names") or []),
         "recorded_image_size": list(first.features[IMAGE_PREFIX + cameras[0]]["shape"][:2]),
+        # the codec the training frames went through; the runtime shows the policy frames through it too
+        "frame_codec": codecs.pop() if len(codecs) == 1 else None,
     }
 
 
@@ -367,6 +372,8 @@ def train_lerobot(
         "robot": info["robot"],
         "cameras": cameras,
         "image_size": [int(size[0]), int(size[1])],  # (height, width)
+        "recorded_image_size": info["recorded_image_size"],  # (height, width) of the training videos
+        "frame_codec": info["frame_codec"],
         "action_convention": info["action_convention"],
         "state_names": info["state_names"],
         "action_names": info["action_names"],

@@ -99,6 +99,7 @@ def load_episodes(
     from lerobot.datasets.video_utils import decode_video_frames
 
     from lam_ros.action_convention import check_same_convention, dataset_convention
+    from lam_ros.recording.codec import recorded_codec
     from models.image_prep import resize_images
 
     if isinstance(roots, (str, Path)):
@@ -134,8 +135,7 @@ def load_episodes(
     states: list[np.ndarray] = []
     env_states: list[np.ndarray] = []
     shapes = {tuple(ds.meta.features[IMAGE_PREFIX + c]["shape"][:2]) for ds in datasets for c in cameras}
-    codecs = {(ds.meta.features[IMAGE_PREFIX + c].get("info") or {}).get("video.codec")
-              if IMAGE_PREFIX + c in ds.meta.video_keys else None for ds in datasets for c in cameras}
+    codecs = {recorded_codec(ds.meta, IMAGE_PREFIX + c) for ds in datasets for c in cameras}
     next_episode = 0
     kept = 0
     for ds in datasets:

@@ -33,7 +33,7 @@ def configure(parser) -> None:
     parser.add_argument("--max-steps", type=int, help="cap episode length (debugging; default: the task's length)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frame-codec", default="auto",
-                        help="how VLA policies see camera frames: 'auto' (default) through the video codec their training "
+                        help="how VLA and LeRobot policies see camera frames: 'auto' (default) through the video codec their training "
                              "frames were stored with (the checkpoint records it), 'off' raw renders, or a codec name to "
                              "force (e.g. h264, for checkpoints saved before the field existed)")
     parser.add_argument("--out", default="eval_sim", help="output directory (default ./eval_sim)")

@@ -18,6 +18,11 @@ import numpy as np
 
 from lam_ros.recording.writer import DEFAULT_VCODEC
 
+# A policy's frame_codec setting: "auto" = the codec its training frames went through (from its checkpoint),
+# "off" = raw frames, or a codec name (a diagnostic for checkpoints that do not record one).
+FRAME_CODEC_AUTO = "auto"
+FRAME_CODEC_OFF = ("off", "none", "")
+
 
 def check_codec(vcodec: str) -> str:
     """``vcodec`` if lerobot's encoder accepts it, else a ValueError naming it and the choices."""
@@ -27,6 +32,39 @@ def check_codec(vcodec: str) -> str:
         choices = ", ".join(sorted(VALID_VIDEO_CODECS - {"auto"}))
         raise ValueError(f"unknown video codec {vcodec!r}; lerobot encodes with one of: {choices}")
     return vcodec
+
+
+def recorded_codec(meta, camera_key: str) -> str | None:
+    """The video codec a LeRobot dataset stored camera ``camera_key`` with (``meta/info.json``'s
+    ``video.codec``, ``meta`` a ``LeRobotDatasetMetadata``); None for lossless image features."""
+    if camera_key not in meta.video_keys:
+        return None
+    return (meta.features[camera_key].get("info") or {}).get("video.codec")
+
+
+def resolve_frame_codec(requested: str | None, recorded: str | None) -> str | None:
+    """The codec a policy runtime passes camera frames through: ``recorded`` (the checkpoint's) for
+    "auto", None for "off" (or nothing recorded), else the named codec, checked by :func:`check_codec`."""
+    codec = recorded if requested == FRAME_CODEC_AUTO else requested
+    if codec is None or str(codec) in FRAME_CODEC_OFF:
+        return None
+    return check_codec(str(codec))
+
+
+def as_recorded(images: dict[str, np.ndarray], vcodec: str | None, source_size=None) -> dict[str, np.ndarray]:
+    """Camera frames (camera -> uint8 (H, W, 3)) as a recording stored them: resized to the recorded
+    ``source_size`` (height, width) through the one resize path (``models.image_prep``), then through
+    ``vcodec``'s encode and decode. ``vcodec`` None returns the frames unchanged."""
+    if not vcodec:
+        return images
+    from models.image_prep import resize_images
+
+    out = {}
+    for cam, img in images.items():
+        if source_size:
+            img = resize_images(img, (int(source_size[0]), int(source_size[1])), name=f"camera {cam!r}")
+        out[cam] = round_trip(np.asarray(img)[None], vcodec=vcodec)[0]
+    return out
 
 
 def round_trip(images: np.ndarray, fps: int = 5, vcodec: str = DEFAULT_VCODEC) -> np.ndarray:
