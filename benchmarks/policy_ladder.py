@@ -76,8 +76,7 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
             videos = [str(p) for p in data["play"] + data["labelled"]]
             lam_ros(*demo.pretrain_args(videos, lam / "checkpoint", stage1, args.pretrain_steps, seed, args.robot, features))
             (stage1 / ".done").touch()
-        lam_ros(*demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot,
-                                    features, lam / "checkpoint"))
+        lam_ros(*demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot, features))
     done.touch()
     return ckpt
 

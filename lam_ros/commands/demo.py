@@ -116,17 +116,20 @@ def pretrain_args(videos: list[str], lam_checkpoint: Path, out: Path, steps: int
 
 
 def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: int, robot: str,
-                  feature_cache: Path | None = None, lam_checkpoint: Path | None = None) -> list[str]:
+                  feature_cache: Path | None = None) -> list[str]:
     """`lam-ros finetune-vla` arguments, identical for the latent-pretrained and the scratch policy:
     robot state in, whole backbone + heads trained (a frozen pretrained trunk stays frozen), still
     frames kept (after the task they show the arm holding still, which SIMPLER's final-step judgement needs).
-    ``lam_checkpoint`` (the latent-pretrained policy only): stage 2 keeps the latent-token cross-entropy
-    on that LAM's codes beside the L1 loss, as UniVLA / MVP-LAM finetune (FACTS section 8)."""
+
+    Stage 2 trains on actions only, as LAPA does. UniVLA / MVP-LAM keep the latent-token cross-entropy beside
+    the L1 loss (FACTS section 8; `finetune-vla --lam`), but with this tiny backbone it cost the
+    latent-pretrained policy most of its success: 16.7 % without it, 4.2 % at weight 0.1 and 2.1 % at
+    weight 1.0, from the same stage-1 checkpoint (docs/policy_ladder.md, session 8)."""
     return ["finetune-vla", "--dataset", *labelled, "--init", init, "--cameras", ",".join(POLICY_CAMERAS), "--out", str(out),
             "--chunk-size", str(CHUNK_SIZE), "--robot", robot, "--use-state", "--finetune", "full",
             "--augment-shift", str(AUGMENT_SHIFT), "--keep-noops", "--action-loss", "l1", "--steps", str(steps), "--batch-size", "32",
             "--lr", "3e-4", *FINETUNE_SCHEDULE, "--seed", str(seed), "--save-every", str(max(steps, 1)),
-            *_cache_args(feature_cache), *(["--lam", str(lam_checkpoint)] if lam_checkpoint else [])]
+            *_cache_args(feature_cache)]
 
 
 def _cache_args(feature_cache: Path | None) -> list[str]:
@@ -272,8 +275,7 @@ def run(args: argparse.Namespace) -> int:
     def finetune() -> None:
         labelled_dirs = [str(p) for p in labelled]
         # the latent-pretrained policy and the scratch baseline train side by side (one core each)
-        _run_all([_split(finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot, features,
-                                       lam_dir / "checkpoint")),
+        _run_all([_split(finetune_args(labelled_dirs, str(pre_dir), ft_dir, args.finetune_steps, 0, args.robot, features)),
                   _split(finetune_args(labelled_dirs, BACKBONE, scratch_dir, args.finetune_steps, 0, args.robot, features))],
                  args.threads, out / "logs")
 
