@@ -269,3 +269,44 @@ def test_feature_cache_file_is_shared_between_runs_on_the_same_frames(tmp_path, 
     (tmp_path / "broken.safetensors").write_bytes(cache.read_bytes()[:100])  # a file cut short
     with pytest.raises(ValueError, match="cannot read feature cache .*broken"):
         other.load_feature_cache(tmp_path / "broken.safetensors")
+
+
+def test_translate_feature_maps_moves_content_by_whole_cells_and_replicates_the_border():
+    maps = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    torch.testing.assert_close(pv.translate_feature_maps(maps, torch.zeros(2, 2)), maps)
+    shifted = pv.translate_feature_maps(maps, torch.tensor([[1.0, 1.0], [-2.0, 0.0]]))
+    # map 0: one cell right and down, its first row and column repeated
+    torch.testing.assert_close(shifted[0, :, 1:, 1:], maps[0, :, :-1, :-1])
+    torch.testing.assert_close(shifted[0, :, 0, 1:], maps[0, :, 0, :-1])
+    torch.testing.assert_close(shifted[0, :, 1:, 0], maps[0, :, :-1, 0])
+    # map 1: two cells left, its last column repeated
+    torch.testing.assert_close(shifted[1, :, :, :-2], maps[1, :, :, 2:])
+    torch.testing.assert_close(shifted[1, :, :, -1], maps[1, :, :, -1])
+    half = pv.translate_feature_maps(maps, torch.tensor([[0.5, 0.0], [0.0, 0.0]]))
+    torch.testing.assert_close(half[0, :, :, 1:], (maps[0, :, :, 1:] + maps[0, :, :, :-1]) / 2)  # between neighbours
+
+
+def test_feature_shift_trains_with_the_cache_and_is_off_in_the_saved_model(tmp_path, monkeypatch, weights):
+    """--augment-feature-shift keeps the feature cache on (unlike pixel shifts), shifts the trunk's maps
+    in the training loop only, and is recorded in the checkpoint's config."""
+    from lam_ros.commands import finetune_vla as finetune_cmd
+    from models.vla import VLA
+
+    data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
+    enabled, shifted = [], []
+    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "cache_features",
+                        lambda self, max_images=200_000: enabled.append(max_images))
+    real = pv.translate_feature_maps
+    monkeypatch.setattr(pv, "translate_feature_maps", lambda m, o: shifted.append(float(o.abs().max())) or real(m, o))
+    out = tmp_path / "ft"
+    argv = ["--dataset", str(data), "--out", str(out), "--init", "tiny-effnet", "--cameras", ",".join(CAMERAS),
+            "--finetune", "full", "--keep-noops", "--augment-feature-shift", "0.5", "--steps", "2", "--batch-size", "2", "--save-every", "2"]
+    assert finetune_cmd.run(parse(finetune_cmd, argv)) == 0
+    assert enabled == [200_000, None] and shifted and max(shifted) <= 0.5 and min(shifted) > 0
+    model = VLA.load(out)
+    assert model.config.augment_feature_shift == 0.5
+    calls = len(shifted)
+    model.predict_chunk_normalized([fake_images(3, size=64)], [INSTRUCTION], None)
+    assert len(shifted) == calls  # inference sees unshifted features
+    with pytest.raises(ValueError, match="augment-feature-shift"):
+        finetune_cmd.run(parse(finetune_cmd, [*argv, "--augment-feature-shift", "-1"]))  # the last one wins

@@ -66,6 +66,7 @@ def finetune_vla(
     action_loss: str = "l1",
     finetune: str = "lora",
     augment_shift: int = 0,
+    augment_feature_shift: float = 0.0,
     settings: TrainSettings | None = None,
     resume: bool = False,
 ) -> dict:
@@ -98,6 +99,7 @@ def finetune_vla(
         c.source_image_size = list(data.source_image_size) if data.source_image_size else None
         c.frame_codec = data.frame_codec
         c.action_loss, c.finetune, c.augment_shift = action_loss, finetune, int(augment_shift)
+        c.augment_feature_shift = float(augment_feature_shift)
         model.normalizer = ActionNormalizer.fit(data.actions)
         model.state_normalizer = StateNormalizer.fit(data.states) if use_state else None
         if finetune == "lora":

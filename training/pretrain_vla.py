@@ -164,6 +164,13 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         if settings.feature_cache and accelerator.is_main_process and tower.cached_frames() > loaded:
             log.info("%s: %d frames' features written to %s", title,
                      tower.save_feature_cache(settings.feature_cache), settings.feature_cache)
+    feature_shift = float(getattr(model.config, "augment_feature_shift", 0.0) or 0.0)
+    if feature_shift:
+        if not hasattr(tower, "augment_feature_shift"):
+            raise ValueError(f"augment_feature_shift={feature_shift} needs a frozen pretrained vision trunk "
+                             f"(e.g. --init tiny-effnet); this model's tower is {type(tower).__name__}")
+        tower.augment_feature_shift(feature_shift, seed=settings.seed)
+        log.info("%s: feature maps shifted by up to %.2f cells in training", title, feature_shift)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     n_trainable = sum(p.numel() for p in params)
     log.info("%s: %d frames, %d trainable parameters, %d steps (from %d), %s",
@@ -217,6 +224,8 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     bar.close()
     if cache:
         tower.cache_features(None)
+    if feature_shift:
+        tower.augment_feature_shift(0)  # the model the caller gets sees its features unshifted
     if ema is not None:  # the caller gets the model it saved: the average
         with torch.no_grad():
             for mine, averaged in zip(accelerator.unwrap_model(model).parameters(), ema.module.parameters()):

@@ -43,6 +43,10 @@ def configure(parser) -> None:
                         help="train LoRA adapters (default) or the whole backbone, plus the heads")
     parser.add_argument("--augment-shift", type=int, default=0, metavar="PIXELS",
                         help="random-shift image augmentation, in pixels at the model's input size (default 0: off)")
+    parser.add_argument("--augment-feature-shift", type=float, default=0.0, metavar="CELLS",
+                        help="random shift of the frozen trunk's feature maps, up to CELLS feature cells (e.g. 0.5: "
+                             "half a 16 px cell); keeps the feature cache, unlike --augment-shift. Needs a pretrained "
+                             "trunk (--init tiny-effnet or a stage-1 checkpoint built on one); default 0: off")
     parser.add_argument("--min-episodes", type=int, help="refuse to train on fewer labelled episodes than this")
     parser.add_argument("--keep-noops", action="store_true",
                         help="also train on frames whose action is a no-op (zero arm motion, unchanged gripper); "
@@ -57,6 +61,8 @@ def run(args) -> int:
 
     if args.augment_shift < 0:
         raise ValueError(f"--augment-shift must be >= 0 pixels, got {args.augment_shift}")
+    if not args.augment_feature_shift >= 0:
+        raise ValueError(f"--augment-feature-shift must be >= 0 cells, got {args.augment_feature_shift}")
     if not args.latent_loss_weight >= 0:
         raise ValueError(f"--latent-loss-weight must be >= 0, got {args.latent_loss_weight}")
     if args.lora_rank < 1:
@@ -79,6 +85,7 @@ def run(args) -> int:
         action_loss=args.action_loss,
         finetune=args.finetune,
         augment_shift=args.augment_shift,
+        augment_feature_shift=args.augment_feature_shift,
         min_episodes=args.min_episodes,
         settings=training_settings(args),
         resume=args.resume,

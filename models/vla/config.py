@@ -60,6 +60,9 @@ class VLAConfig:
     action_loss: str = "l1"  # "l1" | "mse" on normalised action chunks
     finetune: str = "lora"  # stage 2 trains "lora" adapters or the "full" backbone (+ the heads either way)
     augment_shift: int = 0  # random-shift augmentation (pixels) used in training (information)
+    # Random shift of the frozen trunk's feature maps in training, in feature cells (models.pretrained_vision;
+    # composes with the feature cache, unlike augment_shift). Training only: never applied at inference.
+    augment_feature_shift: float = 0.0
     # A frozen pretrained vision trunk in place of the backbone's own tower, e.g. "efficientnet-lite0/stride16"
     # (information: the backbone config in the checkpoint rebuilds it); None: the backbone's own vision tower.
     vision_tower: str | None = None
