@@ -98,7 +98,7 @@ def main() -> int:
                 continue  # no noise is one row
             name = "none" if sigma == 0 else f"{mode}_{sigma:g}cm"
             result_file = args.out / "eval" / name / "results.json"
-            if not result_file.exists():
+            if not result_file.exists():  # evaluate() opens agents from paths: wrap what it loads
                 policy_module.load_policy = lambda *a, _s=sigma, _m=mode, **k: NoisyObjects(real_load(*a, **k), _s / 100, _m, 0)
                 try:
                     evaluate({name: str(ckpt)}, result_file.parent, tasks=tasks, episodes=args.episodes, seed=demo.EVAL_SEED,

@@ -310,3 +310,13 @@ def test_feature_shift_trains_with_the_cache_and_is_off_in_the_saved_model(tmp_p
     assert len(shifted) == calls  # inference sees unshifted features
     with pytest.raises(ValueError, match="augment-feature-shift"):
         finetune_cmd.run(parse(finetune_cmd, [*argv, "--augment-feature-shift", "-1"]))  # the last one wins
+
+
+def test_feature_shift_without_a_pretrained_trunk_is_refused_by_name(tmp_path):
+    from training import finetune_vla as ft
+    from training.pretrain_vla import TrainSettings
+
+    data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
+    with pytest.raises(ValueError, match="augment_feature_shift=0.5 needs a frozen pretrained vision trunk"):
+        ft.finetune_vla([data], tmp_path / "a", init="tiny", cameras=list(CAMERAS), finetune="full", drop_noops=False,
+                        augment_feature_shift=0.5, settings=TrainSettings(steps=1, batch_size=2, save_every=1))

@@ -164,7 +164,7 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
         if settings.feature_cache and accelerator.is_main_process and tower.cached_frames() > loaded:
             log.info("%s: %d frames' features written to %s", title,
                      tower.save_feature_cache(settings.feature_cache), settings.feature_cache)
-    feature_shift = float(getattr(model.config, "augment_feature_shift", 0.0) or 0.0)
+    feature_shift = model.config.augment_feature_shift
     if feature_shift:
         if not hasattr(tower, "augment_feature_shift"):
             raise ValueError(f"augment_feature_shift={feature_shift} needs a frozen pretrained vision trunk "
