@@ -18,11 +18,21 @@ Subscribes ee_command (geometry_msgs/PoseStamped) + gripper_command
 target when no new command arrives. Commands older than ``command_timeout_s``
 are ignored (the arm holds). Service ``~/reset`` (std_srvs/Trigger) starts a
 new episode; episodes also restart when the task's step limit is reached.
+
+Threads: the node is spun by rclpy's single-threaded executor, and every simulator call
+(creation, reset, step = physics + rendering every camera) runs on one worker thread of its
+own. The control timer hands a step to that thread and returns at once, so the camera timer
+keeps its rate while the simulator works (MuJoCo releases the GIL while stepping and
+rendering). One thread, always the same, because the renderer's EGL context belongs to the
+thread that made it current. rclpy's MultiThreadedExecutor was tried for this (commit
+17cb95f) and starved subscriptions on an idle machine (docs/ros.md); a plain worker thread
+needs no executor change.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -61,10 +71,13 @@ class SimNode(Node):
             raise ValueError(f"parameter control_hz must be > 0, got {control_hz}")
         if not camera_hz > 0:
             raise ValueError(f"parameter camera_hz must be > 0, got {camera_hz}")
+        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim_node_mujoco")
+        self._step: Future | None = None  # the control step in flight on the simulator thread
+        self.overruns = 0  # control ticks skipped because the previous step had not finished
         if env is None:
             import sim  # mujoco: only when really simulating
 
-            env = sim.make_env(robot=self.robot, task=task, cameras=tuple(cameras), image_size=size)
+            env = self._in_sim(sim.make_env, robot=self.robot, task=task, cameras=tuple(cameras), image_size=size)
         self.env = env
         self.cameras = list(env.cameras) if hasattr(env, "cameras") else cameras
         self._seed = None if seed < 0 else seed
@@ -92,7 +105,23 @@ class SimNode(Node):
         self.get_logger().info(f"sim_node: {self.robot} / {task}, control at {control_hz} Hz, "
                                f"cameras {self.cameras} at {camera_hz} Hz")
 
+    def _in_sim(self, fn, *args, **kwargs):
+        """Run ``fn`` on the simulator thread and wait for its result (after any step in flight)."""
+        return self._sim_thread.submit(fn, *args, **kwargs).result()
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until the control step in flight (if any) has finished; re-raises its error."""
+        if self._step is not None:
+            self._step.result(timeout)
+
+    def destroy_node(self):
+        self._sim_thread.shutdown(wait=True, cancel_futures=True)  # a step in flight finishes first
+        return super().destroy_node()
+
     def _reset_episode(self):
+        self._in_sim(self._reset_in_sim)
+
+    def _reset_in_sim(self):
         self.obs, _ = self.env.reset(seed=None if self._seed is None else self._seed + self.episodes)
         self.episodes += 1
         self.steps = 0
@@ -122,12 +151,25 @@ class SimNode(Node):
         return response
 
     def _on_timer(self):
+        """Hand one control step to the simulator thread; skip the tick while the last one runs."""
+        if self._step is not None:
+            if not self._step.done():
+                self.overruns += 1
+                if self.overruns in (1, 10, 100) or self.overruns % 1000 == 0:
+                    self.get_logger().warning(
+                        f"sim: control step slower than the control period, {self.overruns} tick(s) skipped so far")
+                return
+            self._step.result()  # a step that failed ends the node here, with its traceback
         now = now_s(self)
         if self._target is not None and now - self._target[1] <= self.command_timeout_s:
             pose6 = self._target[0]
         else:
             pose6 = np.asarray(self.obs["ee_pose"], dtype=np.float64)  # hold where it is
-        self.obs, _, terminated, truncated, info = self.env.step_absolute(pose6, self._gripper)
+        self._step = self._sim_thread.submit(self._step_in_sim, pose6, self._gripper)
+
+    def _step_in_sim(self, pose6, gripper):
+        """One control step on the simulator thread: physics + renders, state topics, episode end."""
+        self.obs, _, terminated, truncated, info = self.env.step_absolute(pose6, gripper)
         self.steps += 1
         self._publish(self.obs)
         if self.max_steps > 0 and self.steps >= self.max_steps:
@@ -137,15 +179,15 @@ class SimNode(Node):
                        "reason": "terminated" if terminated else "step limit"}
             self.get_logger().info(f"sim: episode {self.episodes} ended, success={outcome['success']}")
             self.pub_outcome.publish(String(data=json.dumps(outcome)))
-            self._reset_episode()
+            self._reset_in_sim()
 
     def _publish_images(self):
         """Camera frames and the robot state at the camera rate (real drivers publish joint states at
         tens of Hz: a state published at the control period would always look one period old)."""
-        t = now_s(self)
+        obs, t = self.obs, now_s(self)  # one observation: the simulator thread replaces self.obs whole
         for cam, pub in self.pub_img.items():
-            pub.publish(fill_image(Image(), self.obs["images"][cam], t, cam))
-        self._publish_state(self.obs, t)
+            pub.publish(fill_image(Image(), obs["images"][cam], t, cam))
+        self._publish_state(obs, t)
 
     def _publish(self, obs):
         self._publish_state(obs, now_s(self))
