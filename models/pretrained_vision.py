@@ -152,15 +152,19 @@ def _config_class():
 
         model_type = MODEL_TYPE
 
-        def __init__(self, variant: str = VARIANT, stride: int = 16, image_size: int = 128, **kwargs):
+        def __init__(self, variant: str = VARIANT, stride: int = 16, image_size: int = 128, pool: int = 1, **kwargs):
             if variant != VARIANT:
                 raise ValueError(f"vision trunk {variant!r}: only {VARIANT!r} is supported")
             if stride not in LITE0_STAGES:
                 raise ValueError(f"{VARIANT} stage stride must be one of {sorted(LITE0_STAGES)}, got {stride}")
+            if not (isinstance(pool, int) and pool >= 1 and image_size % (stride * pool) == 0):
+                raise ValueError(f"trunk token pooling must be an integer >= 1 that divides the {image_size // stride}-cell "
+                                 f"feature map ({image_size} px at stride {stride}), got {pool!r}")
             self.variant = variant
             self.stride = int(stride)
             self.image_size = int(image_size)
-            self.patch_size = int(stride)  # one token per output cell, as a ViT patch
+            self.pool = int(pool)
+            self.patch_size = int(stride) * self.pool  # one token per (pooled) output cell, as a ViT patch
             self.hidden_size = LITE0_STAGES[stride][1]
             super().__init__(**kwargs)
 
@@ -192,13 +196,15 @@ class EfficientNetLiteTrunk(nn.Module):
         super().__init__()
         self.config = config
         n_blocks, channels = LITE0_STAGES[config.stride]
+        # pool x pool cells of the trunk's map averaged into one token (configs from before it: 1)
+        self.pool = int(getattr(config, "pool", 1) or 1)
         net = build_lite0(image_size=None)
         self._conv_stem = net._conv_stem
         self._bn0 = net._bn0
         self._act = nn.ReLU6()
         self._blocks = nn.ModuleList(list(net._blocks)[:n_blocks])
         self.hidden_size = channels
-        self.patch_size = config.stride
+        self.patch_size = config.stride * self.pool
         freeze_as_buffers(self)
         super().train(False)
         self._feature_cache: dict[bytes, torch.Tensor] | None = None
@@ -330,17 +336,22 @@ class EfficientNetLiteTrunk(nn.Module):
         return torch.stack([fresh[k] if k in fresh else cache[k] for k in keys]).to(pixel_values.device)
 
     def _compute(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        # channels-last input: oneDNN's depthwise and pointwise convolutions run about 1.3-1.5x faster
+        # on this CPU (64 images at 128 px: 2.2 instead of 3.0 s on one thread); same values to 4e-5
+        x = pixel_values.to(self.dtype).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            x = self._act(self._bn0(self._conv_stem(pixel_values.to(self.dtype))))
+            x = self._act(self._bn0(self._conv_stem(x)))
             for block in self._blocks:
                 x = block(x)
-        return x
+        return x.contiguous()
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> TrunkOutput:
         maps = self.features(pixel_values)
         if self._feature_shift:  # training only (augment_feature_shift): uniform in [-shift, shift] cells
             offsets = (torch.rand(len(maps), 2, generator=self._shift_generator) * 2 - 1) * self._feature_shift
             maps = translate_feature_maps(maps, offsets)
+        if self.pool > 1:  # after the cache and the shift: both work on the trunk's own cells
+            maps = torch.nn.functional.avg_pool2d(maps, self.pool)
         tokens = maps.flatten(2).transpose(1, 2)  # (B, N, C), row-major cells
         return TrunkOutput(last_hidden_state=tokens, hidden_states=(tokens,))
 
@@ -382,8 +393,8 @@ def trunk_tag(config) -> str:
     return f"{config.variant}/stride{config.stride}"
 
 
-def trunk_config(stride: int = 16, image_size: int = 128):
-    return register()(variant=VARIANT, stride=stride, image_size=image_size)
+def trunk_config(stride: int = 16, image_size: int = 128, pool: int = 1):
+    return register()(variant=VARIANT, stride=stride, image_size=image_size, pool=pool)
 
 
 def build_trunk(stride: int = 16, image_size: int = 128, weights: str | Path | None = None) -> EfficientNetLiteTrunk:

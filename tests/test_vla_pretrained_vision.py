@@ -139,6 +139,31 @@ def test_trunk_stays_frozen_through_a_training_step(vla, weights, stage, finetun
     assert any("language_model" in n for n in changed)
 
 
+def test_pooled_tokens_average_the_trunk_cells_and_survive_a_checkpoint(weights, tmp_path):
+    """"tiny-effnet-pool2": each token is the mean of 2x2 cells of the 8x8 map, so a camera is 16
+    prompt tokens, the cache still holds the unpooled map, and a saved model rebuilds pooled."""
+    from models.vla import VLA, VLAConfig
+
+    torch.manual_seed(0)
+    model = VLA.create(VLAConfig(backbone="tiny-effnet-pool2", cameras=list(CAMERAS), stage="action"))
+    trunk = trunk_of(model)
+    assert trunk.pool == 2 and trunk.patch_size == 32 and model.config.vision_positions == 16 * len(CAMERAS)
+    inputs = model.prepare_inputs([fake_images(3, size=64)], [INSTRUCTION])
+    assert int((inputs["input_ids"] == model._image_token_id).sum()) == 16 * len(CAMERAS)
+    pixels = inputs["pixel_values"]
+    full = pv.build_trunk()(pixels).last_hidden_state.transpose(1, 2).reshape(len(pixels), 112, 8, 8)
+    expected = full.reshape(len(pixels), 112, 4, 2, 4, 2).mean((3, 5)).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(trunk(pixels).last_hidden_state, expected)
+    trunk.cache_features()
+    trunk(pixels)
+    assert next(iter(trunk._feature_cache.values())).shape == (112, 8, 8)  # shared with unpooled runs
+    trunk.cache_features(None)
+    model.save(tmp_path / "ckpt")
+    assert trunk_of(VLA.load(tmp_path / "ckpt")).pool == 2
+    with pytest.raises(ValueError, match="pooling"):
+        pv.trunk_config(pool=3)
+
+
 def test_checkpoint_round_trip_without_the_wheel(vla, tmp_path, monkeypatch):
     import json
 

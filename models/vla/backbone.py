@@ -73,6 +73,10 @@ PRESETS = {
     # the tiny Llama behind a frozen ImageNet EfficientNet-Lite0 trunk (pretrained vision, random language model)
     "tiny-effnet": dict(vision="efficientnet-lite0", image_size=EFFNET_IMAGE_SIZE, patch=EFFNET_STRIDE,
                         hidden=64, layers=2, heads=2, kv_heads=2, intermediate=128),
+    # the same, with 2x2 cells of the trunk's 8x8 map averaged into one token: 4x4 = 16 tokens per
+    # camera instead of 64, so a sequence of 2 cameras + prompt is 53 tokens long instead of 149
+    "tiny-effnet-pool2": dict(vision="efficientnet-lite0", image_size=EFFNET_IMAGE_SIZE, patch=EFFNET_STRIDE, pool=2,
+                              hidden=64, layers=2, heads=2, kv_heads=2, intermediate=128),
 }
 
 
@@ -94,7 +98,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
     if p.get("vision") == "efficientnet-lite0":
         from models.pretrained_vision import trunk_config
 
-        vision = trunk_config(stride=p["patch"], image_size=p["image_size"])
+        vision = trunk_config(stride=p["patch"], image_size=p["image_size"], pool=p.get("pool", 1))
     else:
         vision = SiglipVisionConfig(
             hidden_size=p["vision_hidden"],
@@ -123,7 +127,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
-        image_seq_length=(p["image_size"] // p["patch"]) ** 2,
+        image_seq_length=(p["image_size"] // (p["patch"] * p.get("pool", 1))) ** 2,
         tie_word_embeddings=False,
     )
     model = AutoModelForImageTextToText.from_config(config)
@@ -135,7 +139,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        patch_size=p["patch"],
+        patch_size=p["patch"] * p.get("pool", 1),
         vision_feature_select_strategy="full",
         image_token="<image>",
         num_additional_image_tokens=0,
