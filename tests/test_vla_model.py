@@ -21,6 +21,20 @@ def model():
     return m
 
 
+def test_pixels_are_the_siglip_values_of_the_resized_frames(model, tmp_path):
+    """The image path the model trains and runs on: any camera size -> models.image_prep's resize to the
+    model's size -> the processor's [-1, 1] scaling ((u / 255 - 0.5) / 0.5), the same after a checkpoint."""
+    from models.image_prep import resize_images
+
+    images = fake_images(3, size=50)
+    expected = torch.stack([torch.from_numpy(resize_images(images[c], model.config.image_size)).permute(2, 0, 1)
+                            for c in CAMERAS]).float() / 127.5 - 1.0
+    torch.testing.assert_close(model.prepare_inputs([images], ["pick"])["pixel_values"], expected, atol=1e-6, rtol=0)
+    model.save(tmp_path / "ckpt")
+    torch.testing.assert_close(VLA.load(tmp_path / "ckpt").prepare_inputs([images], ["pick"])["pixel_values"], expected,
+                               atol=1e-6, rtol=0)
+
+
 def test_forward_shapes_and_losses(model):
     inputs = model.prepare_inputs([fake_images(0), fake_images(1)], ["put carrot on plate", "stack the green cube"])
     out = model(inputs, codes=torch.tensor([[1, 2, 3, 4], [0, 0, 0, 15]]), actions=torch.zeros(2, 5, 7))
