@@ -21,6 +21,7 @@ def configure(parser) -> None:
     parser.add_argument("--init", default="tiny",
                         help="stage-1 checkpoint, or a backbone for the from-scratch baseline: 'tiny', 'tiny-effnet' "
                              "(frozen ImageNet EfficientNet-Lite0 vision trunk; stays frozen with --finetune full too), "
+                             "'tiny-effnet-pool2' (the same trunk, 16 instead of 64 tokens per camera), "
                              "a hub id or a path")
     parser.add_argument("--cameras", help="comma-separated cameras when --init is a bare backbone (default: all shared)")
     parser.add_argument("--chunk-size", type=int, default=5, help="actions per predicted chunk (default 5, SIMPLER)")
