@@ -67,7 +67,7 @@ def test_pipeline_runs_every_stage_in_order_with_the_right_data(tmp_path, calls)
     inits = {argv[argv.index("--init") + 1] for _, argv in calls[6:8]}
     assert inits == {str(tmp_path / "vla_pretrained"), demo.BACKBONE}
     pre_backbone = pre_argv[pre_argv.index("--backbone") + 1]
-    assert pre_backbone == demo.BACKBONE == "tiny-effnet-pool2"  # stage 1 and the scratch baseline: the same network
+    assert pre_backbone == demo.BACKBONE == "tiny-effnet"  # stage 1 and the scratch baseline: the same network
 
     # ... and otherwise trains exactly the same way (same parameters, data, budget, inputs, loss): stage 2
     # trains on actions only (the latent-token loss beside it cost the latent policy its success, session 8).
