@@ -16,8 +16,8 @@ so an interrupted demo resumes; --force redoes everything):
             latent-pretrained policy, the from-scratch baseline and the scripted
             expert; success / grasp table (JSON + markdown) and videos
 
-The defaults are sized to finish in about half an hour on a 2-core CPU; measured
-results and times are in docs/demo.md.
+With the defaults a fresh run took 60 minutes on a 2-core CPU (the target is 30; the two
+6000-step finetunes are half of it); measured results and times are in docs/demo.md.
 """
 
 from __future__ import annotations
