@@ -65,7 +65,8 @@ def configure(parser) -> None:
     parser.add_argument("--backbone", default="tiny",
                         help="'tiny' (offline test config, random weights), 'tiny-effnet' (the tiny Llama behind a frozen "
                              "ImageNet EfficientNet-Lite0 vision trunk, 128 px, 64 tokens per camera; offline), 'tiny-effnet-pool2' "
-                             "(the same, 2x2 cells averaged: 16 tokens per camera, the demo's), 'random-0.5b', or a hub id / local path of an image-text-to-text model")
+                             "(the same, 2x2 cells averaged: 16 tokens per camera), 'random-0.5b', "
+                             "or a hub id / local path of an image-text-to-text model")
     parser.add_argument("--cameras", help="comma-separated cameras (default: all cameras the datasets share)")
     parser.add_argument("--frame-gap", type=int, default=3, help="label the transition t -> t+k (default 3 = 0.6 s at 5 Hz)")
     parser.add_argument("--robot", help="robot name stored in the checkpoint (default: the dataset's robot_type)")
