@@ -86,7 +86,7 @@ def test_package_xml_declares_ament_python_and_runtime_deps():
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module.split(".")[0])
     ours = {d.name for d in ROOT.iterdir() if (d / "__init__.py").is_file()}  # lam_ros, sim, models, training
-    ros_pkgs = imported - ours - {"numpy", "time", "logging", "sys", "__future__"}
+    ros_pkgs = imported - ours - set(sys.stdlib_module_names) - {"numpy"}
     missing = sorted(ros_pkgs - deps)
     assert not missing, f"package.xml lacks <exec_depend> for {missing}"
 
