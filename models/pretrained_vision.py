@@ -196,15 +196,14 @@ class EfficientNetLiteTrunk(nn.Module):
         super().__init__()
         self.config = config
         n_blocks, channels = LITE0_STAGES[config.stride]
-        # pool x pool cells of the trunk's map averaged into one token (configs from before it: 1)
-        self.pool = int(getattr(config, "pool", 1) or 1)
+        self.pool = config.pool  # pool x pool cells of the trunk's map averaged into one token
         net = build_lite0(image_size=None)
         self._conv_stem = net._conv_stem
         self._bn0 = net._bn0
         self._act = nn.ReLU6()
         self._blocks = nn.ModuleList(list(net._blocks)[:n_blocks])
         self.hidden_size = channels
-        self.patch_size = config.stride * self.pool
+        self.patch_size = config.patch_size
         freeze_as_buffers(self)
         super().train(False)
         self._feature_cache: dict[bytes, torch.Tensor] | None = None

@@ -94,6 +94,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
     )
 
     p = PRESETS[preset]
+    token_patch = p["patch"] * p.get("pool", 1)  # input pixels per image token (side)
     tokenizer = build_tiny_tokenizer(num_latent_tokens)
     if p.get("vision") == "efficientnet-lite0":
         from models.pretrained_vision import trunk_config
@@ -127,7 +128,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
-        image_seq_length=(p["image_size"] // (p["patch"] * p.get("pool", 1))) ** 2,
+        image_seq_length=(p["image_size"] // token_patch) ** 2,
         tie_word_embeddings=False,
     )
     model = AutoModelForImageTextToText.from_config(config)
@@ -141,7 +142,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        patch_size=p["patch"] * p.get("pool", 1),
+        patch_size=token_patch,
         vision_feature_select_strategy="full",
         image_token="<image>",
         num_additional_image_tokens=0,
