@@ -64,6 +64,9 @@ FINETUNE_SCHEDULE = ("--lr-schedule", "cosine", "--warmup-steps", "100", "--ema-
 # 6000 finetuning steps, not 2000: on the demo's own data and stage-1 checkpoint, seed 0, the latent-pretrained
 # policy went from 16.7 to 60.4 % and scratch from 18.8 to 45.8 % (docs/policy_ladder.md, sessions 9-10). At
 # 2000 steps (about 3 passes over the labelled frames) both were underfit.
+# 16 samples per finetuning step, not 32: a step costs 0.55 of a 32-sample one (8.2 instead of 4.5 steps/s on one
+# thread). Whether the step count or the samples seen is what underfit at 2000 steps: docs/demo.md, session 12.
+FINETUNE_BATCH = 16
 # The frozen trunk's features of every recorded frame, computed once by stage 1 and read by both finetunes.
 FEATURE_CACHE = "vla_features.safetensors"
 DEFAULTS = {"play_episodes": 10, "labelled_episodes": 150, "image_size": 64, "lam_steps": 300,
@@ -133,7 +136,7 @@ def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: i
     weight 1.0, from the same stage-1 checkpoint (docs/policy_ladder.md, session 8)."""
     return ["finetune-vla", "--dataset", *labelled, "--init", init, "--cameras", ",".join(POLICY_CAMERAS), "--out", str(out),
             "--chunk-size", str(CHUNK_SIZE), "--robot", robot, "--use-state", "--finetune", "full",
-            "--augment-shift", str(AUGMENT_SHIFT), "--keep-noops", "--action-loss", "l1", "--steps", str(steps), "--batch-size", "32",
+            "--augment-shift", str(AUGMENT_SHIFT), "--keep-noops", "--action-loss", "l1", "--steps", str(steps), "--batch-size", str(FINETUNE_BATCH),
             "--lr", "3e-4", *FINETUNE_SCHEDULE, "--seed", str(seed), "--save-every", str(max(steps, 1)),
             *_cache_args(feature_cache)]
 
