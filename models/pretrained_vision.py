@@ -339,10 +339,29 @@ class EfficientNetLiteTrunk(nn.Module):
         # on this CPU (64 images at 128 px: 2.2 instead of 3.0 s on one thread); same values to 4e-5
         x = pixel_values.to(self.dtype).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            x = self._act(self._bn0(self._conv_stem(x)))
-            for block in self._blocks:
-                x = block(x)
-        return x.contiguous()
+            return self._inference_body(x)(x).contiguous()
+
+    def _inference_body(self, x: torch.Tensor):
+        """The trunk as TorchScript frozen for inference (``torch.jit.freeze``: BatchNorm folded into the
+        convolutions, weights as constants) on CPU float32, else the eager body.
+
+        Frozen, the feature pass over the demo's 20,000 frames runs about 20 % faster (64 images at 128 px,
+        one thread: 1.5 instead of 1.9 s), features equal to 1e-4. One trace per image size (the library's
+        "same" padding is computed from it); a trace is rebuilt when the weights change in place
+        (``load_pretrained``, ``load_state_dict``) or are replaced, since freezing copies them."""
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            return _TrunkBody(self)
+        weights = tuple((b.data_ptr(), b._version) for b in self.buffers())
+        key = (tuple(x.shape[1:]), weights)
+        frozen = self.__dict__.setdefault("_frozen_bodies", {})  # not a submodule: no state-dict entries
+        if key not in frozen:
+            import warnings
+
+            frozen.clear()  # older weights or another image size: one trace kept
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the padding branch, fixed per size
+                frozen[key] = torch.jit.freeze(torch.jit.trace(_TrunkBody(self), x[:1]).eval())
+        return frozen[key]
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> TrunkOutput:
         maps = self.features(pixel_values)
@@ -353,6 +372,21 @@ class EfficientNetLiteTrunk(nn.Module):
             maps = torch.nn.functional.avg_pool2d(maps, self.pool)
         tokens = maps.flatten(2).transpose(1, 2)  # (B, N, C), row-major cells
         return TrunkOutput(last_hidden_state=tokens, hidden_states=(tokens,))
+
+
+class _TrunkBody(nn.Module):
+    """The trunk's computation as a module of its own, for ``torch.jit.trace`` (the trunk itself is a
+    transformers model whose ``forward`` returns a dataclass)."""
+
+    def __init__(self, trunk: EfficientNetLiteTrunk):
+        super().__init__()
+        self.stem, self.bn, self.act, self.blocks = trunk._conv_stem, trunk._bn0, trunk._act, trunk._blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.bn(self.stem(x)))
+        for block in self.blocks:
+            x = block(x)
+        return x
 
 
 PIXEL_KEY = "xxh3-128"  # how the feature cache names an image (stored in its files)
