@@ -220,6 +220,30 @@ def test_commands_pretrain_and_full_finetune_keep_the_trunk(tmp_path, monkeypatc
     assert projector and not all(torch.equal(w1[k], w2[k]) for k in projector)
 
 
+def test_frozen_trunk_matches_eager_and_follows_weight_changes(weights):
+    """The CPU trunk runs through a frozen TorchScript trace (weights baked in): it must give the eager
+    module's features for any batch size, and new ones once the weights change in place or are reloaded."""
+    trunk = pv.build_trunk()
+    images = torch.stack([disk((255, 0, 0), size=128, radius=30), disk((0, 0, 255), size=128, radius=40),
+                          disk((0, 255, 0), size=128, radius=20)])
+
+    def eager(px):
+        with torch.no_grad():
+            return pv._TrunkBody(trunk)(px.contiguous(memory_format=torch.channels_last)).contiguous()
+
+    torch.testing.assert_close(trunk.features(images), eager(images), atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(trunk.features(images[:1]), eager(images[:1]), atol=1e-3, rtol=1e-3)
+    before = trunk.features(images)
+    with torch.no_grad():
+        trunk._blocks[0]._depthwise_conv.weight.mul_(-1.0)  # an in-place change (load_state_dict copies like this)
+    changed = trunk.features(images)
+    assert (changed - before).abs().max() > 1e-2
+    torch.testing.assert_close(changed, eager(images), atol=1e-3, rtol=1e-3)
+    trunk.load_pretrained()
+    torch.testing.assert_close(trunk.features(images), before, atol=1e-4, rtol=1e-4)
+    assert trunk.features(disk((9, 9, 9), size=96, radius=20)[None]).shape == (1, 112, 6, 6)  # another size: retraced
+
+
 def test_feature_cache_returns_the_same_features_and_runs_the_trunk_once_per_image(weights, monkeypatch):
     """Training without pixel augmentation caches the frozen trunk's output per image: the same
     features as computed, computed once per distinct image, bounded, and off again with None."""
