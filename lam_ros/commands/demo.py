@@ -16,8 +16,8 @@ so an interrupted demo resumes; --force redoes everything):
             latent-pretrained policy, the from-scratch baseline and the scripted
             expert; success / grasp table (JSON + markdown) and videos
 
-With the defaults a fresh run took 60 minutes on a 2-core CPU (the target is 30; the two
-6000-step finetunes are half of it); measured results and times are in docs/demo.md.
+With the defaults a fresh run took 49 minutes on a 2-core CPU (the target is 30; the two
+6000-step finetunes are two thirds of it); measured results and times are in docs/demo.md.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ FINETUNE_SCHEDULE = ("--lr-schedule", "cosine", "--warmup-steps", "100", "--ema-
 # 2000 steps (about 3 passes over the labelled frames) both were underfit.
 # 32 samples per finetuning step. 16 made a step cost 0.55 as much and the whole demo take 30 instead of about 42
 # minutes, but on the same recordings and stage-1 checkpoint the latent-pretrained policy scored 52.1 and 33.3 %
-# (seeds 0, 1) and scratch 50.0 and 39.6 %; at 32, three seeds gave it 61.1 % on average (docs/demo.md, session 12).
+# (seeds 0, 1) and scratch 50.0 and 39.6 %; at 32, four seeds gave it 61.5 % on average (docs/demo.md, session 12).
 FINETUNE_BATCH = 32
 # The frozen trunk's features of every recorded frame, computed once by stage 1 and read by both finetunes.
 FEATURE_CACHE = "vla_features.safetensors"
