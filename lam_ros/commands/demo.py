@@ -64,9 +64,9 @@ FINETUNE_SCHEDULE = ("--lr-schedule", "cosine", "--warmup-steps", "100", "--ema-
 # 6000 finetuning steps, not 2000: on the demo's own data and stage-1 checkpoint, seed 0, the latent-pretrained
 # policy went from 16.7 to 60.4 % and scratch from 18.8 to 45.8 % (docs/policy_ladder.md, sessions 9-10). At
 # 2000 steps (about 3 passes over the labelled frames) both were underfit.
-# 32 samples per finetuning step. 16 made a step cost 0.55 as much and the whole demo take 30 instead of about 42
-# minutes, but on the same recordings and stage-1 checkpoint the latent-pretrained policy scored 52.1 and 33.3 %
-# (seeds 0, 1) and scratch 50.0 and 39.6 %; at 32, four seeds gave it 61.5 % on average (docs/demo.md, session 12).
+# 32 samples per finetuning step. 16 made a step cost 0.55 as much and the whole demo take 30 instead of 49 minutes,
+# but the latent-pretrained policy then scored 52.1 and 33.3 % (seeds 0, 1) and scratch 50.0 and 39.6 %; at 32,
+# four seeds gave the latent-pretrained policy 61.5 % on average (docs/demo.md, session 12).
 FINETUNE_BATCH = 32
 # The frozen trunk's features of every recorded frame, computed once by stage 1 and read by both finetunes.
 FEATURE_CACHE = "vla_features.safetensors"
