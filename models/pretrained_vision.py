@@ -358,9 +358,18 @@ class EfficientNetLiteTrunk(nn.Module):
             import warnings
 
             frozen.clear()  # older weights or another image size: one trace kept
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the padding branch, fixed per size
-                frozen[key] = torch.jit.freeze(torch.jit.trace(_TrunkBody(self), x[:1]).eval())
+            # torch.jit is deprecated in favour of torch.compile / torch.export, but compile needs a C++
+            # toolchain at run time and the pinned torch's freeze still works; where it fails, run eager.
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the padding branch, fixed per size
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    frozen[key] = torch.jit.freeze(torch.jit.trace(_TrunkBody(self), x[:1]).eval())
+            except Exception as e:  # noqa: BLE001 - any tracing failure: the eager trunk computes the same
+                import logging
+
+                logging.getLogger(__name__).warning("EfficientNet trunk: no frozen trace (%s); running eager", e)
+                frozen[key] = _TrunkBody(self)
         return frozen[key]
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None, **kwargs) -> TrunkOutput:

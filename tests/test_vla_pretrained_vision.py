@@ -244,6 +244,22 @@ def test_frozen_trunk_matches_eager_and_follows_weight_changes(weights):
     assert trunk.features(disk((9, 9, 9), size=96, radius=20)[None]).shape == (1, 112, 6, 6)  # another size: retraced
 
 
+def test_trunk_falls_back_to_eager_when_freezing_fails(weights, monkeypatch, caplog):
+    """torch.jit is deprecated: a torch whose freeze fails must still give the trunk's features (eager), with a warning."""
+    trunk = pv.build_trunk()
+    image = disk((255, 0, 0), size=128, radius=30)[None]
+    expected = trunk.features(image)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no TorchScript here")
+
+    monkeypatch.setattr(torch.jit, "freeze", broken)
+    trunk.load_pretrained()  # new weight versions: the next call traces again, and fails
+    with caplog.at_level("WARNING"):
+        torch.testing.assert_close(trunk.features(image), expected, atol=1e-3, rtol=1e-3)
+    assert "no frozen trace (no TorchScript here); running eager" in caplog.text
+
+
 def test_feature_cache_returns_the_same_features_and_runs_the_trunk_once_per_image(weights, monkeypatch):
     """Training without pixel augmentation caches the frozen trunk's output per image: the same
     features as computed, computed once per distinct image, bounded, and off again with None."""
