@@ -279,9 +279,10 @@ class EfficientNetLiteTrunk(nn.Module):
             raise ValueError(f"cannot read feature cache {path} (delete it to recompute): {e}") from e
         if meta.get("trunk") != self.tag:
             raise ValueError(f"feature cache {path} was written by trunk {meta.get('trunk')!r}, this one is {self.tag}")
-        if meta.get("key", "blake2b-128") != PIXEL_KEY:  # files before the xxh3 keys carry no "key"
-            raise ValueError(f"feature cache {path} keys images by {meta.get('key', 'blake2b-128')}, this version by "
-                             f"{PIXEL_KEY}: delete it to recompute")
+        key_kind = meta.get("key", "blake2b-128")  # files from before the xxh3 keys carry no "key"
+        if key_kind != PIXEL_KEY:
+            raise ValueError(f"feature cache {path} keys images by {key_kind}, this version by {PIXEL_KEY}: "
+                             "delete it to recompute")
         room = max(self._cache_limit - len(self._feature_cache), 0)
         for key, feature in zip(keys[:room], features[:room]):
             self._feature_cache[bytes(key.numpy())] = feature
