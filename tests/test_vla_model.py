@@ -35,6 +35,23 @@ def test_pixels_are_the_siglip_values_of_the_resized_frames(model, tmp_path):
                                atol=1e-6, rtol=0)
 
 
+def test_batched_inputs_equal_the_processors_own(model):
+    """prepare_inputs reuses each prompt's tokens and pads by index: the tensors must be exactly what the
+    processor makes of the whole batch, for mixed prompt lengths (padding) and repeated prompts."""
+    from models.image_prep import resize_images
+
+    instructions = ["pick", "stack the green cube on the yellow cube", "pick", "put carrot on plate"]
+    images = [fake_images(i, size=50) for i in range(len(instructions))]
+    for batch in (instructions, instructions[::-1], instructions[:1] * 3):
+        sets = images[:len(batch)]
+        got = model.prepare_inputs(sets, batch)
+        resized = [[resize_images(s[c], model.config.image_size) for c in model.config.cameras] for s in sets]
+        expected = model.processor(text=[model.prompt(t) for t in batch], images=resized, return_tensors="pt", padding=True)
+        assert sorted(got) == ["attention_mask", "input_ids", "pixel_values"]
+        for key, value in got.items():
+            assert torch.equal(value, expected[key]), key
+
+
 def test_forward_shapes_and_losses(model):
     inputs = model.prepare_inputs([fake_images(0), fake_images(1)], ["put carrot on plate", "stack the green cube"])
     out = model(inputs, codes=torch.tensor([[1, 2, 3, 4], [0, 0, 0, 15]]), actions=torch.zeros(2, 5, 7))
@@ -149,6 +166,32 @@ def test_action_decoder_sees_where_a_vision_token_is(model):
         assert torch.allclose(decoder(vision, latent), decoder(swapped, latent), atol=1e-5)
         with pytest.raises(ValueError, match=f"got {n - 1} vision tokens but learned positions for {n}"):
             decoder(vision[:, 1:], latent)
+
+
+def test_decoder_cross_attention_equals_torch_multihead_attention():
+    """The decoder's few-query attention is nn.MultiheadAttention's function on the module's own parameters
+    (outputs and gradients), so checkpoints trained with either load and act the same."""
+    from torch import nn
+
+    from models.vla.heads import few_query_cross_attention
+
+    torch.manual_seed(0)
+    attn = nn.MultiheadAttention(32, 4, batch_first=True)
+    with torch.no_grad():  # non-zero biases: the key bias must cancel, the value bias must pass through
+        attn.in_proj_bias.normal_()
+        attn.out_proj.bias.normal_()
+    queries = torch.randn(3, 5, 32, requires_grad=True)
+    context = torch.randn(3, 17, 32, requires_grad=True)
+    reference, _ = attn(queries, context, context, need_weights=False)
+    ours = few_query_cross_attention(attn, queries, context)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
+    wrt = [queries, context, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight]
+    grad_out = torch.randn_like(reference)
+    for ref, got in zip(torch.autograd.grad(reference, wrt, grad_out), torch.autograd.grad(ours, wrt, grad_out)):
+        torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
+    attn.dropout = 0.1
+    with pytest.raises(ValueError, match="dropout"):
+        few_query_cross_attention(attn, queries, context)
 
 
 def test_a_checkpoint_saved_before_vision_positions_loads_without_them(tmp_path):

@@ -157,8 +157,29 @@ class VLA(nn.Module):
                 raise ValueError(f"images lack camera(s) {missing}; this model expects {self.config.cameras}")
             per_sample.append([resize_images(sample[c], self.config.image_size, name=f"camera {c!r}")
                                for c in self.config.cameras])
-        batch = self.processor(text=texts, images=per_sample, return_tensors="pt", padding=True)
+        batch = {**self.processor.image_processor(per_sample, return_tensors="pt"),
+                 **self._tokenized_prompts(texts, per_sample[0])}
         return {k: v for k, v in batch.items() if k != "token_type_ids"}
+
+    def _tokenized_prompts(self, texts: list[str], sample_images: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """The processor's text outputs for ``texts``, padded by the tokenizer as the processor pads them.
+
+        A prompt's tokens (image placeholders expanded to the tokens per image) depend only on the prompt and
+        the image size, and training repeats a few prompts: each is processed once, with a sample's images, and
+        reused; the tokenizer pads them. The processor's text path cost a third of ``prepare_inputs`` (20 of about 55 ms for 32 samples)."""
+        memo = self.__dict__.setdefault("_prompt_tokens", {})
+        shapes = tuple(img.shape for img in sample_images)
+        distinct = list(dict.fromkeys(texts))
+        for text in distinct:
+            if (text, shapes) not in memo:
+                out = self.processor(text=[text], images=[sample_images])
+                memo[(text, shapes)] = {k: list(out[k][0]) for k in ("input_ids", "attention_mask") if k in out}
+        # padding to the batch's longest prompt depends only on which prompts it holds: pad those, then index
+        tokenizer = self.processor.tokenizer
+        tokenizer.deprecation_warnings["Asking-to-pad-a-fast-tokenizer"] = True  # its "call me instead" hint: we do
+        padded = tokenizer.pad([memo[(t, shapes)] for t in distinct], padding=True, return_tensors="pt")
+        rows = torch.tensor([distinct.index(t) for t in texts])
+        return {k: v[rows] for k, v in padded.items()}
 
     # ------------------------------------------------------------------ forward
     def encode(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
