@@ -16,8 +16,8 @@ so an interrupted demo resumes; --force redoes everything):
             latent-pretrained policy, the from-scratch baseline and the scripted
             expert; success / grasp table (JSON + markdown) and videos
 
-With the defaults a fresh run took 49 minutes on a 2-core CPU (the target is 30; the two
-6000-step finetunes are two thirds of it); measured results and times are in docs/demo.md.
+With the defaults a fresh run took 43.5 minutes on a 2-core CPU (the target is 30; the two
+6000-step finetunes are more than half of it); measured results and times are in docs/demo.md.
 """
 
 from __future__ import annotations
