@@ -75,6 +75,7 @@ def test_cli_writes_a_loadable_lerobot_policy_directory(trained):
     assert meta["image_size"] == [TRAIN_SIZE, TRAIN_SIZE] and meta["action_convention"] == "bridge_delta"
     assert meta["action_names"][0] == "dx" and len(meta["state_names"]) == 7 and meta["fps"] == 5
     assert meta["frame_codec"] == "h264" and meta["recorded_image_size"] == [TRAIN_SIZE, TRAIN_SIZE]
+    assert meta["normalisation_floored_dims"] == {"action": [], "observation.state": []}  # these data span the floors
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["episodes"] == 4 and summary["frames"] == 32  # both datasets were trained on
 
@@ -218,3 +219,27 @@ def test_train_refuses_bad_datasets_with_one_line(datasets, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_near_constant_dims_are_not_stretched_by_lerobots_normalisation():
+    """IK-noise dims (droll, dpitch about 3e-4 rad wide) must not become full-scale targets under
+    MEAN_STD or MIN_MAX; dims that really move, and the gripper, keep their statistics."""
+    from models.vla.normalization import default_min_range
+    from training.train_lerobot import floor_stats
+
+    std = np.array([0.02, 0.02, 0.02, 1e-4, 2e-4, 0.1, 0.5], np.float32)
+    low = np.array([-0.05, -0.05, -0.05, -2e-4, -3e-4, -0.3, 0.0], np.float32)
+    original = {"min": low, "max": -low + 1e-5, "q01": low, "q99": -low}
+    stats = {"action": {"mean": np.zeros(7, np.float32), "std": std.copy(), **{k: v.copy() for k, v in original.items()}}}
+    floor = np.append(default_min_range(6), 0.0)
+    assert floor_stats(stats, "action", floor) == {"dims": [3, 4]}
+    entry = stats["action"]
+    np.testing.assert_allclose(entry["std"][[0, 1, 2, 5, 6]], std[[0, 1, 2, 5, 6]])
+    np.testing.assert_allclose(entry["std"][[3, 4]], 0.05 / 4.652, rtol=1e-4)  # the VLA's 0.05 rad floor, as a std
+    for lo, hi in (("min", "max"), ("q01", "q99")):
+        width = entry[hi] - entry[lo]
+        np.testing.assert_allclose(width[[3, 4]], 0.05, rtol=1e-5)  # widened to the floor ...
+        np.testing.assert_allclose((entry[hi] + entry[lo])[[3, 4]], (original[hi] + original[lo])[[3, 4]], atol=1e-7)
+        assert entry[lo][0] == low[0] and entry[lo][6] == 0.0  # ... and nothing else touched
+    # a 3e-4 rad wobble in droll is now a small fraction of the normalised scale, not several units
+    assert 3e-4 / entry["std"][3] < 0.05

@@ -27,6 +27,11 @@ Why this module runs the loop instead of calling ``lerobot_train.train(cfg)``:
   frames in memory (64x64: 12 kB a frame).
 * ``train`` writes resumable training checkpoints under ``checkpoints/<step>/`` and
   wants draccus command-line parsing; we want one plain pretrained-policy directory.
+* lerobot normalises actions and state with their dataset statistics as they are. The
+  scripted expert's roll and pitch deltas are IK noise (about 3e-4 rad wide), which
+  MEAN_STD or MIN_MAX would blow up to full-scale regression targets. The statistics
+  get the floors our VLA's normaliser uses (:func:`floor_stats`, one source of truth in
+  ``models.vla.normalization``) before lerobot's processors are built from them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from models.vla.normalization import TRANSLATION_FLOOR_M, default_min_range, widen_to_floor
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +225,32 @@ def _cached_dataset_class():
     return _CachedLeRobotDataset
 
 
+# A normal distribution's 1st..99th percentile interval spans 2 x 2.326 standard deviations: a std floor of
+# min_range / (2 x 2.326) gives a near-constant dim under MEAN_STD the scale our VLA's q01..q99 floor gives it.
+_Q01_Q99_WIDTH_IN_STD = 2 * 2.326
+
+
+def floor_stats(stats: dict, key: str, min_range) -> dict:
+    """Widen the statistics of ``stats[key]`` so that no dimension narrower than ``min_range``
+    (per dim, in the data's units) is stretched to full scale by any lerobot normalisation
+    mode: min/max and the quantile pairs are widened symmetrically to the floor, std is
+    raised to ``min_range / 4.65``. Returns the dims that were floored (their indices)."""
+    entry = stats[key]
+    min_range = np.asarray(min_range, dtype=np.float64)
+    floored: set[int] = set()
+    for lo, hi in (("min", "max"), ("q01", "q99"), ("q10", "q90")):
+        if lo in entry and hi in entry:
+            low, high = np.asarray(entry[lo], dtype=np.float64), np.asarray(entry[hi], dtype=np.float64)
+            floored |= {int(i) for i in np.flatnonzero(high - low < min_range)}
+            entry[lo], entry[hi] = (x.astype(np.float32) for x in widen_to_floor(low, high, min_range))
+    if "std" in entry:
+        std = np.asarray(entry["std"], dtype=np.float64)
+        std_floor = min_range / _Q01_Q99_WIDTH_IN_STD
+        floored |= {int(i) for i in np.flatnonzero(std < std_floor)}
+        entry["std"] = np.maximum(std, std_floor).astype(np.float32)
+    return {"dims": sorted(floored)}
+
+
 def build_policy_config(policy_type: str, *, preset: str, device: str, overrides: dict | None = None):
     """lerobot's config class for ``policy_type`` with our preset and overrides applied."""
     from lerobot.policies.factory import make_policy_config
@@ -309,6 +342,11 @@ def train_lerobot(
     set_seed(seed)
     keys = [*cfg.input_features, ACTION_KEY]
     stats = aggregate_stats([{k: v for k, v in m.stats.items() if k in keys} for m in metas])
+    action_floor = np.append(default_min_range(action_shape[0] - 1), 0.0)  # the gripper (last dim) keeps its range
+    floored = {ACTION_KEY: floor_stats(stats, ACTION_KEY, action_floor)["dims"],
+               STATE_KEY: floor_stats(stats, STATE_KEY, np.full(state_shape[0], TRANSLATION_FLOOR_M))["dims"]}
+    log.info("normalisation floors applied (near-constant dims left unstretched): action dims %s, state dims %s",
+             floored[ACTION_KEY], floored[STATE_KEY])
     delta_timestamps = resolve_delta_timestamps(cfg, metas[0])
     cached_cls = _cached_dataset_class()
     parts = [cached_cls(root.name, root=root, delta_timestamps=delta_timestamps, video_backend="pyav",
@@ -380,6 +418,7 @@ def train_lerobot(
         "fps": info["fps"],
         "policy_type": policy_type,
         "datasets": [str(r) for r in roots],
+        "normalisation_floored_dims": floored,
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=1))
     summary = {

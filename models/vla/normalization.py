@@ -37,7 +37,8 @@ def default_min_range(dims: int) -> np.ndarray:
     return floor
 
 
-def _widen(q01: np.ndarray, q99: np.ndarray, min_range) -> tuple[np.ndarray, np.ndarray]:
+def widen_to_floor(q01: np.ndarray, q99: np.ndarray, min_range) -> tuple[np.ndarray, np.ndarray]:
+    """Widen each [q01, q99] interval narrower than ``min_range`` symmetrically to ``min_range``."""
     min_range = np.broadcast_to(np.asarray(min_range, dtype=np.float64), q01.shape)
     width = q99 - q01
     pad = np.maximum(min_range - width, 0.0) / 2
@@ -66,7 +67,7 @@ class ActionNormalizer:
         q01 = np.percentile(actions[:, :-1], 1, axis=0)
         q99 = np.percentile(actions[:, :-1], 99, axis=0)
         floor = default_min_range(actions.shape[1] - 1) if min_range is None else min_range
-        q01, q99 = _widen(q01, q99, floor)
+        q01, q99 = widen_to_floor(q01, q99, floor)
         grip = actions[:, -1]
         return cls(q01, q99, float(grip.min()), float(grip.max()))
 
@@ -141,7 +142,7 @@ class StateNormalizer:
             raise ValueError(f"need states of shape (N, D) to fit normalisation, got {states.shape}")
         if not np.isfinite(states).all():
             raise ValueError("states used to fit the normalisation contain NaN or inf")
-        q01, q99 = _widen(np.percentile(states, 1, axis=0), np.percentile(states, 99, axis=0), min_range)
+        q01, q99 = widen_to_floor(np.percentile(states, 1, axis=0), np.percentile(states, 99, axis=0), min_range)
         return cls(q01, q99)
 
     def normalize(self, states: np.ndarray) -> np.ndarray:
