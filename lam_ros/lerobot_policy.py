@@ -196,7 +196,8 @@ class LeRobotPolicy:
                    frame_codec=frame_codec)
 
     def _action_range(self) -> tuple[np.ndarray, np.ndarray]:
-        """The training action range: min/max statistics held by the post-processor."""
+        """The training action range: min/max statistics held by the post-processor (near-constant dims
+        widened to the normalisation floor by ``training.train_lerobot.floor_stats``)."""
         for step in getattr(self.postprocessor, "steps", []):
             if hasattr(step, "state_dict"):
                 state = step.state_dict()
