@@ -213,3 +213,28 @@ def test_aggregate_mean_sd_and_t_interval():
     assert agg["ci95"] == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
     one = M.aggregate([0.5])
     assert one["n"] == 1 and one["sd"] == 0.0 and math.isnan(one["ci95"])
+
+
+def test_latent_dim_constant_in_the_training_episodes_cannot_blow_up_the_variational_bounds():
+    """A VQ latent dim that is constant in a split's training episodes and varies in its test episodes
+    (found in the study: one Barber-Agakov estimate at -4e9 bits) is dropped for that split, not divided
+    by a zero std; the bounds stay finite and near the truth (no information here)."""
+    rng = np.random.default_rng(0)
+    episodes, per = 12, 20
+    groups = np.repeat(np.arange(episodes), per)
+    z = rng.integers(0, 2, (episodes * per, 6)).astype(np.float32)  # few distinct values, as VQ codes
+    z[:, 5] = 0.0
+    z[groups == 11, 5] = 3.0  # one episode alone moves this dim: out of the training part for some splits
+    a = rng.normal(size=(episodes * per, 3)).astype(np.float32)
+    blown_up_before = 0
+    for seed in range(5):
+        tr, _, te = M._split(len(z), seed, groups=groups)
+        scaled = M.standardize_on_part(torch.as_tensor(z), tr)
+        assert torch.isfinite(scaled).all() and scaled.abs().max() < 10
+        if 11 not in set(groups[tr.numpy()]):
+            blown_up_before += 1
+            assert (scaled[:, 5] == 0).all()  # constant in training: dropped in every row
+        for estimate in (M.barber_agakov_mi(z, a, steps=60, seed=seed, groups=groups),
+                         M.mine_mi(z, a, steps=60, seed=seed, groups=groups)):
+            assert np.isfinite(estimate) and abs(estimate) < 3, estimate
+    assert blown_up_before > 0  # the case occurred in at least one split
