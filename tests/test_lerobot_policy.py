@@ -232,7 +232,7 @@ def test_near_constant_dims_are_not_stretched_by_lerobots_normalisation():
     original = {"min": low, "max": -low + 1e-5, "q01": low, "q99": -low}
     stats = {"action": {"mean": np.zeros(7, np.float32), "std": std.copy(), **{k: v.copy() for k, v in original.items()}}}
     floor = np.append(default_min_range(6), 0.0)
-    assert floor_stats(stats, "action", floor) == {"dims": [3, 4]}
+    assert floor_stats(stats, "action", floor) == [3, 4]
     entry = stats["action"]
     np.testing.assert_allclose(entry["std"][[0, 1, 2, 5, 6]], std[[0, 1, 2, 5, 6]])
     np.testing.assert_allclose(entry["std"][[3, 4]], 0.05 / 4.652, rtol=1e-4)  # the VLA's 0.05 rad floor, as a std

@@ -230,11 +230,11 @@ def _cached_dataset_class():
 _Q01_Q99_WIDTH_IN_STD = 2 * 2.326
 
 
-def floor_stats(stats: dict, key: str, min_range) -> dict:
+def floor_stats(stats: dict, key: str, min_range) -> list[int]:
     """Widen the statistics of ``stats[key]`` so that no dimension narrower than ``min_range``
     (per dim, in the data's units) is stretched to full scale by any lerobot normalisation
     mode: min/max and the quantile pairs are widened symmetrically to the floor, std is
-    raised to ``min_range / 4.65``. Returns the dims that were floored (their indices)."""
+    raised to ``min_range / 4.65``. Returns the indices of the dims that were floored."""
     entry = stats[key]
     min_range = np.asarray(min_range, dtype=np.float64)
     floored: set[int] = set()
@@ -248,7 +248,7 @@ def floor_stats(stats: dict, key: str, min_range) -> dict:
         std_floor = min_range / _Q01_Q99_WIDTH_IN_STD
         floored |= {int(i) for i in np.flatnonzero(std < std_floor)}
         entry["std"] = np.maximum(std, std_floor).astype(np.float32)
-    return {"dims": sorted(floored)}
+    return sorted(floored)
 
 
 def build_policy_config(policy_type: str, *, preset: str, device: str, overrides: dict | None = None):
@@ -343,8 +343,8 @@ def train_lerobot(
     keys = [*cfg.input_features, ACTION_KEY]
     stats = aggregate_stats([{k: v for k, v in m.stats.items() if k in keys} for m in metas])
     action_floor = np.append(default_min_range(action_shape[0] - 1), 0.0)  # the gripper (last dim) keeps its range
-    floored = {ACTION_KEY: floor_stats(stats, ACTION_KEY, action_floor)["dims"],
-               STATE_KEY: floor_stats(stats, STATE_KEY, np.full(state_shape[0], TRANSLATION_FLOOR_M))["dims"]}
+    floored = {ACTION_KEY: floor_stats(stats, ACTION_KEY, action_floor),
+               STATE_KEY: floor_stats(stats, STATE_KEY, np.full(state_shape[0], TRANSLATION_FLOOR_M))}
     log.info("normalisation floors applied (near-constant dims left unstretched): action dims %s, state dims %s",
              floored[ACTION_KEY], floored[STATE_KEY])
     delta_timestamps = resolve_delta_timestamps(cfg, metas[0])
