@@ -165,10 +165,8 @@ def standardize_on_part(x: torch.Tensor, part: torch.Tensor, rel_tol: float = 1e
     the training episodes of a split and vary in its test episodes: divided by a zero std its test values
     reached 6e6 and one Barber-Agakov estimate -4e9 bits. Such a dim carries nothing an estimator could
     have learned from the training part, so it is dropped for that split."""
-    ref_sd = x[part].std(0)
-    out = (x - x[part].mean(0)) / ref_sd.clamp_min(1e-12)
-    dead = ref_sd <= rel_tol * x.std(0)
-    out[:, dead] = 0.0
+    out = standardize(x, x[part])
+    out[:, x[part].std(0) <= rel_tol * x.std(0)] = 0.0
     return out
 
 
