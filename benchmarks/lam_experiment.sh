@@ -27,7 +27,7 @@
 #   VIEWSETS ["third_person,side third_person,side,wrist"]  OBJECTIVES [single mvp mvp+ac]  TRAIN_SEEDS [0 1 2]
 #   IMAGE [64]  STEPS [300]  BATCH [16]  GAP [0.6s]  HOLDOUT [0.25]  USAGE_DECAY [0.9]
 #   EVAL_SEEDS [5]  MI_STEPS [200] (BA / MINE on the held-out set)  OOD_MI_STEPS [0] (OOD sets: KSG, probes, views)
-#   OOD_SEEDS training seeds whose models are also evaluated on the OOD sets [$TRAIN_SEEDS]
+#   OOD_SEEDS training seeds whose models are also evaluated on the OOD sets [$TRAIN_SEEDS; "" for none]
 #   JOBS parallel lanes [2]  THREADS torch threads per run [1]  NICE [5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +54,7 @@ USAGE_DECAY=${USAGE_DECAY:-0.9}
 EVAL_SEEDS=${EVAL_SEEDS:-5}
 MI_STEPS=${MI_STEPS:-200}
 OOD_MI_STEPS=${OOD_MI_STEPS:-0}
-OOD_SEEDS=${OOD_SEEDS:-$TRAIN_SEEDS}
+OOD_SEEDS=${OOD_SEEDS-$TRAIN_SEEDS}  # set but empty: no OOD evaluations
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
 NICE=${NICE:-5}
