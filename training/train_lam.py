@@ -118,6 +118,8 @@ def train(cfg: TrainConfig) -> dict:
     loader = torch.utils.data.DataLoader(data, batch_size=min(cfg.batch_size, len(data)), shuffle=True,
                                          drop_last=True, num_workers=0)
     model = LatentActionModel(model_cfg)
+    if hasattr(model.observer, "cache_features"):  # a frozen trunk: each frame's features computed once, not every epoch
+        model.observer.cache_features()
     objective = LAMObjective(model)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)

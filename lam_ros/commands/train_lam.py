@@ -34,8 +34,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue <output>/checkpoint if present")
     parser.add_argument("--cpu", action="store_true", help="force the CPU even when a GPU is present")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default; 1 is best on a busy CPU)")
-    parser.add_argument("--feature-source", choices=["patch", "dinov2"], default="patch",
-                        help="patch: learned patch embedding on pixels (offline); dinov2: frozen backbone")
+    parser.add_argument("--feature-source", choices=["patch", "dinov2", "effnet"], default="patch",
+                        help="what the LAM encodes and reconstructs. patch: pixel patches through a learned embedding "
+                             "(offline); dinov2: a frozen transformers backbone's patch features (--backbone); effnet: "
+                             "the frozen ImageNet EfficientNet-Lite0 trunk's 8x8 cells (offline, from its wheel)")
     parser.add_argument("--backbone", default="facebook/dinov2-base", help="hub id or local path (dinov2 source)")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--patch-size", type=int, default=8)

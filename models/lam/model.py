@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .config import LAMConfig
-from .features import FrozenBackbone, PixelPatches
+from .features import FrozenBackbone, PixelPatches, PretrainedTrunkCells
 from .quantizer import LatentQuantizer
 
 
@@ -50,6 +50,8 @@ class LatentActionModel(nn.Module):
         self.cfg = cfg
         if cfg.feature_source == "dinov2":
             self.observer = FrozenBackbone(cfg.backbone, cfg.image_size)
+        elif cfg.feature_source == "effnet":
+            self.observer = PretrainedTrunkCells(cfg.image_size)
         else:
             self.observer = PixelPatches(cfg.image_size, cfg.patch_size)
         n, d_obs, d = self.observer.num_patches, self.observer.dim, cfg.hidden_dim
