@@ -112,11 +112,13 @@ cell() {
   name="$cond/${nv}v/${obj//+/_}/s$seed"; dir="$OUT/runs/$name"; mkdir -p "$dir"
   local log="$OUT/logs/${name//\//_}"
   t1=$(date +%s)
+  local cache=()  # a frozen trunk's features of a condition's frames, computed once for all its cells
+  [ "$FEATURE" = effnet ] && cache=(--feature-cache "$OUT/data/$cond/trunk_features.safetensors")
   if [ ! -f "$dir/train_done" ]; then
     stamp "$name: train $STEPS steps"
     $LAM train-lam --dataset "$(datasets_of "$cond")" --views "$views" --objective "$obj" --frame-gap "$GAP" \
         --output "$dir" --steps "$STEPS" --batch-size "$BATCH" --seed "$seed" --holdout-frac "$HOLDOUT" \
-        --save-every 100 --threads "$THREADS" --image-size "$IMAGE" --cpu --usage-decay "$USAGE_DECAY" --feature-source "$FEATURE" \
+        --save-every 100 --threads "$THREADS" --image-size "$IMAGE" --cpu --usage-decay "$USAGE_DECAY" --feature-source "$FEATURE" "${cache[@]}" \
         --resume >> "$log.train.log" 2>&1 || { stamp "$name: training FAILED (see $log.train.log)"; return 1; }
     echo "$(( $(date +%s) - t1 ))" > "$dir/train_done"
   fi

@@ -97,3 +97,27 @@ def test_nan_actions_rejected(tmp_path):
     root = make_multiview_dataset(tmp_path / "nan", episodes=1, length=4, nan_action=True)
     with pytest.raises(ValueError, match="episode 0 frame 0: action contains NaN"):
         load_episodes([root], ["cam_a", "cam_b"], 32)
+
+
+def test_trunk_features_are_computed_once_across_runs_sharing_a_feature_cache(dataset, tmp_path, monkeypatch):
+    """`--feature-source effnet --feature-cache F`: the first run computes every frame's trunk features and writes
+    F; a second run on the same frames (another objective, as the study's cells) runs the trunk on none."""
+    from models import pretrained_vision as pv
+
+    computed = []
+    original = pv.EfficientNetLiteTrunk._compute
+    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "_compute", lambda self, x: computed.append(len(x)) or original(self, x))
+    cache = tmp_path / "trunk_features.safetensors"
+    for run, objective in (("a", "mvp"), ("b", "single")):
+        mod, args = train_args(dataset, tmp_path / run, "--objective", objective, "--steps", "2",
+                               "--feature-source", "effnet", "--feature-cache", str(cache), "--frame-gap", "0.4s")
+        assert mod.run(args) == 0
+        if run == "a":
+            first = sum(computed)
+            assert first > 0 and cache.is_file()
+    assert sum(computed) == first  # run b: every frame from the file
+    ck = json.loads((tmp_path / "b" / "checkpoint" / "config.json").read_text())
+    assert ck["feature_source"] == "effnet"
+    mod, args = train_args(dataset, tmp_path / "c", "--steps", "1", "--feature-cache", str(cache))
+    with pytest.raises(ValueError, match="feature cache needs a frozen trunk"):
+        mod.run(args)

@@ -44,6 +44,9 @@ class TrainConfig:
     cpu: bool = False
     threads: int = 0  # torch CPU threads (0: torch's default); 1 is fastest for tiny models on a shared CPU
     model: dict = field(default_factory=dict)  # LAMConfig overrides (image_size, hidden_dim, quantizer, ...)
+    # a frozen trunk's per-frame features (feature_source effnet), read before and written after training, so runs
+    # on the same frames compute each frame once between them (the VLA's feature-cache file format and keys)
+    feature_cache: str | None = None
 
 
 class LAMObjective(torch.nn.Module):
@@ -118,8 +121,16 @@ def train(cfg: TrainConfig) -> dict:
     loader = torch.utils.data.DataLoader(data, batch_size=min(cfg.batch_size, len(data)), shuffle=True,
                                          drop_last=True, num_workers=0)
     model = LatentActionModel(model_cfg)
+    trunk, loaded = None, 0
     if hasattr(model.observer, "cache_features"):  # a frozen trunk: each frame's features computed once, not every epoch
         model.observer.cache_features()
+        trunk = model.observer.trunk
+        if cfg.feature_cache and Path(cfg.feature_cache).exists():
+            loaded = trunk.load_feature_cache(cfg.feature_cache)
+            log.info("%d frames' trunk features read from %s", loaded, cfg.feature_cache)
+    elif cfg.feature_cache:
+        raise ValueError(f"a feature cache needs a frozen trunk feature source (effnet); this LAM's is "
+                         f"{model_cfg.feature_source!r}")
     objective = LAMObjective(model)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
@@ -184,5 +195,7 @@ def train(cfg: TrainConfig) -> dict:
     bar.close()
     if step == start:  # nothing to do (already trained to cfg.steps): still make sure files exist
         save(step)
+    if trunk is not None and cfg.feature_cache and accelerator.is_main_process and trunk.cached_frames() > loaded:
+        log.info("%d frames' trunk features written to %s", trunk.save_feature_cache(cfg.feature_cache), cfg.feature_cache)
     return {"checkpoint": str(ck_dir), "steps": step, "last": history[-1] if history else {},
             "warnings": warnings_seen, "transitions": len(data)}

@@ -16,7 +16,8 @@ so an interrupted demo resumes; --force redoes everything):
             latent-pretrained policy, the from-scratch baseline and the scripted
             expert; success / grasp table (JSON + markdown) and videos
 
-With the defaults a fresh run took 43.5 minutes on a 2-core CPU (the target is 30; the two
+With the defaults a fresh run took 22.5 minutes on this 2-core CPU on 2026-12-06 and 43.5 minutes
+on 2026-12-03 with the same code (the machine's speed varies about 2x; the target is 30; the two
 6000-step finetunes are more than half of it); measured results and times are in docs/demo.md.
 """
 

@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(offline); dinov2: a frozen transformers backbone's patch features (--backbone); effnet: "
                              "the frozen ImageNet EfficientNet-Lite0 trunk's 8x8 cells (offline, from its wheel)")
     parser.add_argument("--backbone", default="facebook/dinov2-base", help="hub id or local path (dinov2 source)")
+    parser.add_argument("--feature-cache", default=None, metavar="FILE",
+                        help="effnet source: a safetensors file of the trunk's per-frame features, read before and "
+                             "written after training, so runs on the same frames compute each frame once")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--patch-size", type=int, default=8)
     parser.add_argument("--hidden-dim", type=int, default=128)
@@ -65,7 +68,7 @@ def run(args) -> int:
                       objective=args.objective, frame_gap=args.frame_gap, steps=args.steps,
                       batch_size=args.batch_size, lr=args.lr, holdout_frac=args.holdout_frac,
                       save_every=args.save_every, seed=args.seed, resume=args.resume, cpu=args.cpu,
-                      threads=args.threads,
+                      threads=args.threads, feature_cache=args.feature_cache,
                       usage_warn_threshold=args.usage_warn, model=model)
     summary = train(cfg)
     if is_main_process():
