@@ -100,15 +100,15 @@ class PretrainedTrunkCells(nn.Module):
     like ``FrozenBackbone`` the trunk is not part of the LAM checkpoint (its weights are buffers under
     ``observer.``). :meth:`cache_features` memoises features per frame for training epochs."""
 
-    def __init__(self, image_size: int, trunk_size: int | None = None, stride: int | None = None):
+    def __init__(self, image_size: int):
         super().__init__()
         from models.pretrained_vision import build_trunk
-        from models.vla.backbone import EFFNET_IMAGE_SIZE, EFFNET_STRIDE
+        from models.vla.backbone import EFFNET_IMAGE_SIZE, EFFNET_STRIDE  # the tiny-effnet VLA's trunk cut
 
         self.image_size = image_size
-        self.trunk_size = int(trunk_size or EFFNET_IMAGE_SIZE)
-        self.trunk = build_trunk(int(stride or EFFNET_STRIDE), self.trunk_size)
-        self.num_patches = (self.trunk_size // self.trunk.config.stride) ** 2
+        self.trunk_size = EFFNET_IMAGE_SIZE
+        self.trunk = build_trunk(EFFNET_STRIDE, EFFNET_IMAGE_SIZE)
+        self.num_patches = (EFFNET_IMAGE_SIZE // EFFNET_STRIDE) ** 2
         self.dim = self.trunk.hidden_size
 
     def cache_features(self, max_images: int | None = 200_000) -> None:
