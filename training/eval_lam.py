@@ -126,6 +126,8 @@ def evaluate(checkpoint: str | Path, datasets: list[str], output: str | Path, vi
     if eval_seeds < 1:
         raise ValueError(f"eval_seeds must be >= 1, got {eval_seeds}")
     model = load_lam(checkpoint, device=device, backbone=backbone)
+    if hasattr(model.observer, "cache_features"):  # a frozen trunk: every frame is observed in several pairs
+        model.observer.cache_features()
     cfg = model.cfg
     views = [v.removeprefix("observation.images.") for v in (views or cfg.views)]
     if not views:
