@@ -10,6 +10,8 @@ Rungs (issue: "learned policies that complete the tasks"):
   scratch    our VLA from scratch (same trained parameters as the latent rows)
   mvp        our VLA pretrained on MVP-LAM latent actions, then finetuned
   single     our VLA pretrained on single-view LAM latent actions, then finetuned
+  mvp-effnet / single-effnet   the same with LAMs on the frozen ImageNet trunk's features instead of
+             pixels (`train-lam --feature-source effnet`, docs/lam_experiment.md)
 
 Data, training settings and the VLA recipe are the demo's (`lam_ros.commands.demo`),
 so this ladder measures exactly what `bash scripts/demo.sh` ships. Everything lands
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from lam_ros.commands import demo  # noqa: E402  (the recipe: one source of truth)
 
-ROWS = ("expert", "state", "act", "diffusion", "scratch", "mvp", "single")
+ROWS = ("expert", "state", "act", "diffusion", "scratch", "mvp", "single", "mvp-effnet", "single-effnet")
 METRICS = ("success", "placed", "grasp", "moved_correct_object")
 log = logging.getLogger("policy_ladder")
 
@@ -67,10 +69,12 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
                 "--image-size", str(args.image_size), "--overwrite")
     elif row == "scratch":
         lam_ros(*demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot, features))
-    else:  # mvp / single: LAM on the play data -> stage 1 -> stage 2
+    else:  # mvp / single [-effnet]: LAM on the play data -> stage 1 -> stage 2
+        objective, _, source = row.partition("-")
         lam = out / "runs" / f"lam_{row}_seed{seed}"
         if not (lam / "checkpoint").exists():
-            lam_ros(*demo.lam_args([str(p) for p in data["play"]], lam, row, args.lam_steps, args.image_size, seed))
+            lam_ros(*demo.lam_args([str(p) for p in data["play"]], lam, objective, args.lam_steps, args.image_size, seed,
+                                   feature_source=source or "patch", feature_cache=features if source else None))
         stage1 = out / "runs" / f"stage1_{row}_seed{seed}"
         if not (stage1 / ".done").exists():
             videos = [str(p) for p in data["play"] + data["labelled"]]

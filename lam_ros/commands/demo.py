@@ -108,12 +108,14 @@ def record_data(data_dir: Path, tasks: list[str], robot: str, play_episodes: int
 
 
 def lam_args(play: list[str], out: Path, objective: str, steps: int, image_size: int, seed: int = 0,
-             threads: int = 2) -> list[str]:
-    """`lam-ros train-lam` arguments: "mvp" (cross-view reconstruction) or "single" (one view)."""
+             threads: int = 2, feature_source: str = "patch", feature_cache: Path | None = None) -> list[str]:
+    """`lam-ros train-lam` arguments: "mvp" (cross-view reconstruction) or "single" (one view); pixels, or
+    ``feature_source="effnet"`` (the frozen trunk's features, which ``feature_cache`` may already hold)."""
     views = LAM_VIEWS if objective == "mvp" else LAM_VIEWS[:1]
+    source = ["--feature-source", feature_source, *_cache_args(feature_cache)] if feature_source != "patch" else []
     return ["train-lam", "--dataset", ",".join(play), "--views", ",".join(views), "--objective", objective,
             "--frame-gap", "0.6s", "--output", str(out), "--steps", str(steps), "--image-size", str(image_size),
-            "--threads", str(threads), "--seed", str(seed)]
+            "--threads", str(threads), "--seed", str(seed), *source]
 
 
 def pretrain_args(videos: list[str], lam_checkpoint: Path, out: Path, steps: int, seed: int, robot: str,

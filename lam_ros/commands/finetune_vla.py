@@ -68,7 +68,7 @@ def run(args) -> int:
         raise ValueError(f"--latent-loss-weight must be >= 0, got {args.latent_loss_weight}")
     if args.lora_rank < 1:
         raise ValueError(f"--lora-rank must be >= 1, got {args.lora_rank}")
-    labeller = vla_data.lam_labeller(args.lam, device=args.device) if args.lam else None
+    labeller = vla_data.lam_labeller(args.lam, device=args.device, feature_cache=args.feature_cache) if args.lam else None
     result = finetune_vla(
         args.dataset,
         args.out,

@@ -81,7 +81,7 @@ def run(args) -> int:
     from training import vla_data
     from training.pretrain_vla import pretrain_vla
 
-    labeller = vla_data.lam_labeller(args.lam, device=args.device)
+    labeller = vla_data.lam_labeller(args.lam, device=args.device, feature_cache=args.feature_cache)
     result = pretrain_vla(
         args.dataset,
         args.out,

