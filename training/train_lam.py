@@ -123,10 +123,9 @@ def train(cfg: TrainConfig) -> dict:
     model = LatentActionModel(model_cfg)
     trunk, loaded = None, 0
     if hasattr(model.observer, "cache_features"):  # a frozen trunk: each frame's features computed once, not every epoch
-        model.observer.cache_features()
         trunk = model.observer.trunk
-        if cfg.feature_cache and Path(cfg.feature_cache).exists():
-            loaded = trunk.load_feature_cache(cfg.feature_cache)
+        loaded = model.observer.cache_features(from_file=cfg.feature_cache)
+        if loaded:
             log.info("%d frames' trunk features read from %s", loaded, cfg.feature_cache)
     elif cfg.feature_cache:
         raise ValueError(f"a feature cache needs a frozen trunk feature source (effnet); this LAM's is "

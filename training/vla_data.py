@@ -238,9 +238,7 @@ def lam_labeller(checkpoint: str | Path, device: str = "cpu", feature_cache: str
     runtime = LatentActionRuntime.from_checkpoint(checkpoint, device=device)
     observer = runtime.model.observer
     if hasattr(observer, "cache_features"):
-        observer.cache_features()
-        if feature_cache and Path(feature_cache).exists():
-            observer.trunk.load_feature_cache(feature_cache)
+        observer.cache_features(from_file=feature_cache)
     size = int(runtime.image_size)
     trained = list(getattr(runtime.config, "views", None) or [])
 

@@ -11,6 +11,8 @@ stand-in for DINOv2 where nothing can be downloaded. Never trained, never saved 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -113,9 +115,14 @@ class PretrainedTrunkCells(nn.Module):
         self.num_patches = (EFFNET_IMAGE_SIZE // EFFNET_STRIDE) ** 2
         self.dim = self.trunk.hidden_size
 
-    def cache_features(self, max_images: int | None = 200_000) -> None:
-        """Training only (``EfficientNetLiteTrunk.cache_features``); never in a long-running node."""
+    def cache_features(self, max_images: int | None = 200_000, from_file=None) -> int:
+        """Memoise the trunk's features per frame (``EfficientNetLiteTrunk.cache_features``), for batch jobs
+        only, never a long-running node; first read ``from_file`` (a feature-cache file, the VLA's or a LAM
+        run's) when it exists. Returns how many frames' features were read."""
         self.trunk.cache_features(max_images)
+        if from_file and Path(from_file).exists():
+            return self.trunk.load_feature_cache(from_file)
+        return 0
 
     def trunk_inputs(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, H, W, 3) frames -> the trunk's input (B, 3, 128, 128) in [-1, 1], as the VLA prepares it."""
