@@ -1,11 +1,15 @@
 """Benchmark the latent action model: training throughput and online inference latency.
 
-    .venv/bin/python benchmarks/bench_lam.py [--device cpu|cuda] [--threads 1] [--dinov2-base]
+    .venv/bin/python benchmarks/bench_lam.py [--device cpu|cuda] [--threads 1] [--feature-source patch|effnet]
+    .venv/bin/python benchmarks/bench_lam.py --device cuda --dinov2-base
 
-Training: transitions/s of the offline configuration (patch source, 64x64, default dims,
-objective mvp, 2 views, batch 16). Inference: p50 / p99 latency of
-``LatentActionRuntime.infer`` at batch 1 for 2 and 3 views. ``--dinov2-base`` builds a randomly
-initialised DINOv2-Base (ViT-B/14, 224x224; same compute as the real weights) as the frozen backbone.
+Training: transitions/s (objective mvp, 2 views, batch 16, 64x64 frames, default dims) on the chosen
+feature source: ``patch`` (the offline default, a learned patch embedding on pixels) or ``effnet`` (the
+frozen ImageNet EfficientNet-Lite0 trunk's cells; its features are recomputed every step here, as a
+run without a feature cache does). Inference: p50 / p99 latency of ``LatentActionRuntime.infer`` at
+batch 1 for 2 and 3 views (the online path: every frame goes through the trunk). ``--dinov2-base``
+builds a randomly initialised DINOv2-Base (ViT-B/14, 224x224; same compute as the real weights) as
+the frozen backbone.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-steps", type=int, default=20)
     ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--feature-source", choices=("patch", "effnet"), default="patch")
     ap.add_argument("--dinov2-base", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -77,8 +82,11 @@ def main() -> None:
                             hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4)
             results["config"] = "dinov2-base frozen + 12+12 blocks x 768 (UniVLA size)"
         else:
-            cfg = LAMConfig(objective="mvp", loss_weights=objective_weights("mvp"))
-            results["config"] = "offline default: patch 8 on 64x64, 2+2 blocks x 128"
+            cfg = LAMConfig(feature_source=args.feature_source, objective="mvp", loss_weights=objective_weights("mvp"))
+            results["config"] = {
+                "patch": "offline default: patch 8 on 64x64, 2+2 blocks x 128",
+                "effnet": "frozen EfficientNet-Lite0 trunk (64 px frames at 128 px, 8x8 cells x 112) + 2+2 blocks x 128",
+            }[args.feature_source]
             results["train_transitions_per_s"] = train_throughput(cfg, args.device, args.train_steps, 16)
         save_lam(LatentActionModel(cfg), Path(tmp) / "ck")
         rt = LatentActionRuntime.from_checkpoint(Path(tmp) / "ck", device=args.device)

@@ -256,3 +256,46 @@ def test_collapsed_stage1_targets_are_flagged(caplog):
     with caplog.at_level("WARNING"):
         assert warn_if_collapsed(collapsed) == pytest.approx(396 / 400)
     assert "one LAM code is 99 %" in caplog.text
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps one precision per process (a CLI run is one process): reset it around a test that
+    trains in another precision than the tests before and after it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_bf16_on_the_cpu_trains_with_eager_attention_and_gives_sdpa_back(dataset, tmp_path, monkeypatch,
+                                                                          fresh_accelerate_state):
+    """--mixed-precision bf16 on the CPU: the language model trains with eager attention (CPU flash SDPA is slow
+    backward in bf16), under autocast, and the model leaves training with SDPA again; the checkpoint it writes
+    is float32, finite, and loads as a policy."""
+    from models.vla import VLA
+    from training import pretrain_vla
+
+    seen = {}
+    original = pretrain_vla._train
+
+    def spy(model, dataset, out_dir, settings, title, resume_state, accelerator):
+        seen["attention"] = model.base_model().config.text_config._attn_implementation
+        seen["autocast"] = accelerator.mixed_precision
+        result = original(model, dataset, out_dir, settings, title, resume_state, accelerator)
+        seen["model"] = model
+        return result
+
+    monkeypatch.setattr(pretrain_vla, "_train", spy)
+    out = tmp_path / "bf16"
+    argv = ["--dataset", str(dataset), "--out", str(out), "--init", "tiny", "--cameras", "wrist", "--finetune", "full",
+            "--steps", "3", "--mixed-precision", "bf16", *FAST]
+    assert finetune_cmd.run(parse(finetune_cmd, argv)) == 0
+    assert seen["attention"] == "eager" and seen["autocast"] == "bf16"
+    assert seen["model"].base_model().config.text_config._attn_implementation == "sdpa"
+    state = json.loads((out / "train_state" / "trainer_state.json").read_text())
+    assert all(np.isfinite(v).all() for v in state["history"].values()) and state["step"] == 3
+    policy = VLA.load(out)
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in policy.parameters())
+    assert policy.base_model().config.text_config._attn_implementation == "sdpa"

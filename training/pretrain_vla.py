@@ -13,6 +13,7 @@ resumes from ``<out>/train_state``.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -118,13 +119,60 @@ def train(model: VLA, dataset: VLAFrames, out_dir: Path, settings: TrainSettings
     """Train the parameters of ``model`` that require grad; save the checkpoint to
     ``out_dir`` and the optimizer/trainer state to ``out_dir/train_state``."""
     from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, set_seed
-    from tqdm.auto import tqdm
+    from accelerate.utils import DataLoaderConfiguration
 
     mp = settings.mixed_precision
     if mp == "auto":
         mp = "bf16" if torch.cuda.is_available() else "no"
     accelerator = Accelerator(mixed_precision=mp, dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    with attention_for(model, mp, accelerator.device):
+        return _train(model, dataset, out_dir, settings, title, resume_state, accelerator)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX tiles, from Linux's /proc/cpuinfo),
+    the case where bf16 autocast makes CPU training faster; without them torch emulates bf16 and is slower
+    than fp32. False where the flags cannot be read."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+@contextmanager
+def attention_for(model: VLA, mixed_precision: str, device: torch.device):
+    """Train the language model with eager attention when autocasting to bf16 on the CPU, and give the model
+    back with the attention implementation it came with.
+
+    torch's CPU flash-attention kernel (what SDPA dispatches to) is slower backward in bf16 than in fp32: on
+    the demo's finetuning step (AMD EPYC with AVX-512 BF16, one thread) bf16 autocast made the matrix products
+    3.2x faster but the attention backward 3x slower, while bf16 with eager attention (matmul + softmax, which
+    autocast runs in bf16 and fp32 respectively) took 80 ms per step against 114 ms in fp32 with SDPA, and the
+    demo's whole 6000-step finetune 479-537 s against 699-735 s (docs/vla.md, "bf16 on the CPU"). On a GPU,
+    and in fp32 anywhere, nothing changes. The setting is not saved in checkpoints: inference keeps SDPA.
+    """
+    base = model.base_model()
+    text = getattr(getattr(base, "config", None), "text_config", None)
+    switch = (mixed_precision == "bf16" and device.type == "cpu" and text is not None
+              and text._attn_implementation == "sdpa" and hasattr(base, "set_attn_implementation"))
+    if mixed_precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("bf16 on a CPU without bf16 instructions (avx512_bf16 / amx_bf16): torch emulates it, which is "
+                    "usually slower than fp32; pass --mixed-precision no")
+    if switch:
+        base.set_attn_implementation({"text_config": "eager"})
+        log.info("bf16 on the CPU: the language model trains with eager attention (faster here than SDPA's kernel)")
+    try:
+        yield
+    finally:
+        if switch:
+            base.set_attn_implementation({"text_config": "sdpa"})
+
+
+def _train(model, dataset, out_dir, settings, title, resume_state, accelerator) -> dict:
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
     set_seed(settings.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
