@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from lam_ros.commands.demo import DEFAULTS, EVAL_SEED, EXECUTOR, FEATURE_CACHE, LAYOUT, finetune_args
+from lam_ros.commands.demo import DEFAULTS, FEATURE_CACHE, eval_args, finetune_args
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     if not labelled or not (args.demo / "vla_pretrained").exists():
         raise SystemExit(f"{args.demo}: no labelled datasets or no vla_pretrained/; run `lam-ros demo --stages "
                          "record,lam,pretrain` first")
-    tasks = ",".join(p.split("labelled_", 1)[1] for p in labelled)
+    tasks = [p.split("labelled_", 1)[1] for p in labelled]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
     lam_ros = [str(Path(sys.executable).with_name("lam-ros"))]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -52,10 +52,8 @@ def main() -> None:
                                stderr=subprocess.STDOUT, env=env)
         trained = time.monotonic()
         if not (evaluation / "results.json").exists():
-            argv = ["eval-sim", "--checkpoint", str(ckpt), "--name", name, "--no-expert", "--robot", "widowx",
-                    "--tasks", tasks, "--episodes", str(args.episodes), "--seed", str(EVAL_SEED), "--image-size", str(DEFAULTS["image_size"]),
-                    "--layout", LAYOUT, *[f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()],
-                    "--out", str(evaluation)]
+            argv = ["eval-sim", "--checkpoint", str(ckpt), "--name", name, "--no-expert",
+                    *eval_args(tasks, "widowx", args.episodes, DEFAULTS["image_size"]), "--out", str(evaluation)]
             with open(args.out / f"eval_{name}.log", "w") as log:
                 subprocess.run([*lam_ros, *argv], check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
         line = (f"{time.strftime('%H:%M:%S')} {name}: finetune {trained - started:.0f} s, "

@@ -154,9 +154,10 @@ def attention_for(model: VLA, mixed_precision: str, device: torch.device):
     """
     base = model.base_model()
     text = getattr(getattr(base, "config", None), "text_config", None)
-    switch = (mixed_precision == "bf16" and device.type == "cpu" and text is not None
-              and text._attn_implementation == "sdpa" and hasattr(base, "set_attn_implementation"))
-    if mixed_precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+    cpu_bf16 = mixed_precision == "bf16" and device.type == "cpu"
+    switch = (cpu_bf16 and text is not None and text._attn_implementation == "sdpa"
+              and hasattr(base, "set_attn_implementation"))
+    if cpu_bf16 and not cpu_has_native_bf16():
         log.warning("bf16 on a CPU without bf16 instructions (avx512_bf16 / amx_bf16): torch emulates it, which is "
                     "usually slower than fp32; pass --mixed-precision no")
     if switch:

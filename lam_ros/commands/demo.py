@@ -145,6 +145,13 @@ def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: i
             *_cache_args(feature_cache)]
 
 
+def eval_args(tasks: list[str], robot: str, episodes: int, image_size: int) -> list[str]:
+    """`lam-ros eval-sim` arguments for the demo's evaluation protocol (held-out seeds from EVAL_SEED, SIMPLER
+    layout, the demo's executor), without the agent: add --checkpoint, --name and --out."""
+    return ["--robot", robot, "--tasks", ",".join(tasks), "--episodes", str(episodes), "--seed", str(EVAL_SEED),
+            "--image-size", str(image_size), "--layout", LAYOUT, *[f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()]]
+
+
 def _cache_args(feature_cache: Path | None) -> list[str]:
     return ["--feature-cache", str(feature_cache)] if feature_cache else []
 
@@ -295,9 +302,7 @@ def run(args: argparse.Namespace) -> int:
     def evaluate() -> None:
         from training.eval_sim import merge_results
 
-        common = ["--robot", args.robot, "--tasks", ",".join(tasks), "--episodes", str(args.eval_episodes),
-                  "--seed", str(EVAL_SEED), "--image-size", str(args.image_size), "--layout", LAYOUT,
-                  *[f"--{k.replace('_', '-')}={v}" for k, v in EXECUTOR.items()]]
+        common = eval_args(tasks, args.robot, args.eval_episodes, args.image_size)
         # one process per agent, the scripted expert's included (it rode with the scratch policy before, and
         # that lane took 290 s against 183 s for the other)
         lanes = {"policy": str(ft_dir), "scratch": str(scratch_dir), "expert": "expert"}
