@@ -98,7 +98,8 @@ record() {
       || { stamp "record $set/$task FAILED (see $OUT/logs/record_${set}_$task.log)"; return 1; }
 }
 JOBS_REC=()
-for c in $CONDITIONS ood_cams ood_noise; do for t in $TASKS; do JOBS_REC+=("$c:$t"); done; done
+OOD_SETS=""; [ -n "${OOD_SEEDS// /}" ] && OOD_SETS="ood_cams ood_noise"  # recorded only when some model is evaluated on them
+for c in $CONDITIONS $OOD_SETS; do for t in $TASKS; do JOBS_REC+=("$c:$t"); done; done
 in_lanes record "${JOBS_REC[@]}"
 T_REC=$(( $(date +%s) - T0 ))
 stamp "recording done (${T_REC}s)"

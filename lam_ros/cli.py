@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_per_episode_library_lines(record: logging.LogRecord) -> bool:
+    """Drop lerobot's "Using video codec: h264", which it logs at INFO on the root logger for every camera of
+    every episode it encodes (600 lines in a demo's recording, burying the lines that matter). -v keeps it."""
+    return not (record.levelno <= logging.INFO and record.module == "video_utils"
+                and record.getMessage().startswith("Using video codec"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -72,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_per_episode_library_lines)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -130,6 +130,10 @@ def test_parallel_lanes_run_real_subcommands_in_their_own_processes(tmp_path):
         assert (tmp_path / task / "meta" / "info.json").exists()
     logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
     assert logs == ["record-sim_0_carrot_on_plate.log", "record-sim_1_stack_cube.log"]
+    # a recording's log says what it wrote, without libx264's per-video statistics or lerobot's per-video codec line
+    text = (tmp_path / "logs" / logs[0]).read_text()
+    assert "wrote 1 episode(s)" in text
+    assert "libx264" not in text and "Using video codec" not in text
     bad = [("record-sim", ["--episodes", "0", "--output", str(tmp_path / "bad")]),
            ("record-sim", ["--episodes", "0", "--output", str(tmp_path / "bad2")])]
     with pytest.raises(RuntimeError, match=r"(?s)exit code .*episodes must be >= 1"):

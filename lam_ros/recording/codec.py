@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lam_ros.recording.writer import DEFAULT_VCODEC
+from lam_ros.recording.writer import DEFAULT_VCODEC, quiet_libav
 
 # A policy's frame_codec setting: "auto" = the codec its training frames went through (from its checkpoint),
 # "off" = raw frames, or a codec name (a diagnostic for checkpoints that do not record one).
@@ -70,7 +70,6 @@ def as_recorded(images: dict[str, np.ndarray], vcodec: str | None, source_size=N
 def round_trip(images: np.ndarray, fps: int = 5, vcodec: str = DEFAULT_VCODEC) -> np.ndarray:
     """uint8 (N, H, W, 3) frames -> the same frames after lerobot's encode and decode, as one video
     of N frames (a single frame is coded as a key frame)."""
-    import av
     import torch
     from lerobot.datasets.video_utils import decode_video_frames, encode_video_frames
     from PIL import Image
@@ -84,9 +83,7 @@ def round_trip(images: np.ndarray, fps: int = 5, vcodec: str = DEFAULT_VCODEC) -
         for i, img in enumerate(images):  # the PNG file names lerobot's encoder globs for
             Image.fromarray(img).save(frames_dir / f"frame-{i:06d}.png", compress_level=0)
         video = Path(tmp) / "video.mp4"
-        # libx264 prints about ten lines of statistics per video at libav's default level, which at one
-        # video per frame would flood a node's or an evaluation's log (8 MB per evaluation): errors only.
-        av.logging.set_level(av.logging.ERROR)
+        quiet_libav()  # one video per frame: libx264's statistics would add 8 MB to an evaluation's log
         encode_video_frames(frames_dir, video, fps, vcodec=vcodec, overwrite=True, log_level=None)
         decoded = decode_video_frames(video, [i / fps for i in range(len(images))], 0.5 / fps, "pyav")
     return (decoded.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()

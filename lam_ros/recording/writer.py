@@ -43,6 +43,16 @@ REPORT_FILES = ("recording_report.json", "recording_report.md")
 DEFAULT_VCODEC = "h264"
 
 
+def quiet_libav() -> None:
+    """libav errors only. After lerobot's encoder restores libav's default log callback, libx264 prints about
+    ten lines of statistics per encoded video to stderr: 20-30 lines per recorded episode, or per frame where
+    a video is coded frame by frame (``codec.round_trip``), which buries a recorder's or evaluation's log."""
+    import av
+
+    av.logging.set_level(av.logging.ERROR)  # what PyAV's own callback passes on to Python's logging
+    av.logging.set_libav_level(av.logging.ERROR)  # what libav's default callback prints, once lerobot restored it
+
+
 class RecordingError(ValueError):
     """Bad recording input or a dataset folder in a state we refuse to touch."""
 
@@ -396,6 +406,7 @@ class RecordingWriter:
             raise RecordingError("cannot save an empty episode (no frames were added)")
         index = self.episodes
         self._check_encoder_drops()
+        quiet_libav()
         # parallel_encoding=False: lerobot would start a process pool per episode, slow on 2 cores
         self.ds.save_episode(parallel_encoding=False)
         self.episodes += 1
