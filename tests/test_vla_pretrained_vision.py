@@ -244,6 +244,26 @@ def test_frozen_trunk_matches_eager_and_follows_weight_changes(weights):
     assert trunk.features(disk((9, 9, 9), size=96, radius=20)[None]).shape == (1, 112, 6, 6)  # another size: retraced
 
 
+def test_trunk_runs_a_large_batch_in_chunks_and_keeps_each_image_s_features(weights, monkeypatch):
+    """A CPU batch goes through the trunk CPU_TRUNK_CHUNK images at a time (a big batch's activations would be
+    fresh mmaps, page-faulted in each layer): the features of every image, in order, as in one eager pass."""
+    trunk = pv.build_trunk()
+    images = torch.stack([disk((255, 0, 0), size=128, radius=30), disk((0, 0, 255), size=128, radius=40),
+                          disk((0, 255, 0), size=128, radius=20)])
+    calls = []
+    original = pv._TrunkBody.forward
+    monkeypatch.setattr(pv._TrunkBody, "forward", lambda self, x: calls.append(len(x)) or original(self, x))
+    monkeypatch.setattr(torch.jit, "freeze", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("eager here")))
+    monkeypatch.setattr(pv, "CPU_TRUNK_CHUNK", 2)
+    trunk.features(images[:1])  # tracing (which fails here) calls the body too
+    calls.clear()
+    chunked = trunk.features(images)
+    assert calls == [2, 1]
+    with torch.no_grad():
+        whole = pv._TrunkBody(trunk)(images.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=1e-4)
+
+
 def test_trunk_falls_back_to_eager_when_freezing_fails(weights, monkeypatch, caplog):
     """torch.jit is deprecated: a torch whose freeze fails must still give the trunk's features (eager), with a warning."""
     trunk = pv.build_trunk()
