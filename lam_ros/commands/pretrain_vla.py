@@ -33,8 +33,9 @@ def add_training_args(parser) -> None:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"],
                    help="auto = bf16 on GPU, fp32 on CPU. bf16 on a CPU with bf16 instructions (avx512_bf16, AMX) "
-                        "trains with eager attention and cut the demo's finetuning time by about 30 %% here; not "
-                        "the demo's default (docs/vla.md, 'bf16 on the CPU')")
+                        "trains with eager attention and cut the demo's finetuning time by about 30 %% here, but "
+                        "its policies succeeded 11 points less often than fp32's over 5 seeds at the same loss "
+                        "(docs/vla.md, 'bf16 on the CPU')")
     g.add_argument("--resume", action="store_true", help="continue the run saved in --out")
 
 
