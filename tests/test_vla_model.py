@@ -52,6 +52,39 @@ def test_batched_inputs_equal_the_processors_own(model):
             assert torch.equal(value, expected[key]), key
 
 
+def test_padded_batches_get_transformers_own_causal_mask_and_the_same_outputs(model, monkeypatch):
+    """VLA.padded_causal_mask replaces transformers' vmapped mask construction for padded training batches: the
+    mask must equal ``masking_utils.sdpa_mask``'s element for element, the encoder's outputs and gradients must be
+    bit-identical to transformers' own path, and unpadded batches (the online step) must keep transformers' path."""
+    from transformers.masking_utils import causal_mask_function, sdpa_mask
+
+    instructions = ["pick", "stack the green cube on the yellow cube", "put carrot on plate"]
+    inputs = model.prepare_inputs([fake_images(i) for i in range(3)], instructions)
+    pad = inputs["attention_mask"]
+    assert not bool(pad.all())  # the prompts differ in length
+    n = pad.shape[1]
+    theirs = sdpa_mask(batch_size=3, cache_position=torch.arange(n), kv_length=n, kv_offset=0,
+                       mask_function=causal_mask_function, attention_mask=pad.bool())
+    ours = model.padded_causal_mask(pad)
+    assert ours.dtype == torch.bool and torch.equal(ours, theirs)
+    assert model.padded_causal_mask(torch.ones_like(pad)) is None
+
+    def encode_and_grads():
+        model.zero_grad()
+        vision, latent = model.encode(inputs)
+        (vision.square().sum() + latent.sum()).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return vision.detach(), latent.detach(), grads
+
+    with_ours = encode_and_grads()
+    monkeypatch.setattr(VLA, "padded_causal_mask", lambda self, attention_mask: None)
+    with_theirs = encode_and_grads()
+    model.zero_grad()
+    assert torch.equal(with_ours[0], with_theirs[0]) and torch.equal(with_ours[1], with_theirs[1])
+    assert len(with_ours[2]) == len(with_theirs[2]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(with_ours[2], with_theirs[2]))
+
+
 def test_forward_shapes_and_losses(model):
     inputs = model.prepare_inputs([fake_images(0), fake_images(1)], ["put carrot on plate", "stack the green cube"])
     out = model(inputs, codes=torch.tensor([[1, 2, 3, 4], [0, 0, 0, 15]]), actions=torch.zeros(2, 5, 7))

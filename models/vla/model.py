@@ -31,6 +31,9 @@ WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "action_stats.json"
 STATE_STATS_FILE = "state_stats.json"
 BACKBONE_DIR = "backbone"
+# Language models whose attention mask is plain causal + padding (no sliding window, no bidirectional spans):
+# for these the model passes a ready 4-D mask to SDPA (see VLA.padded_causal_mask).
+PLAIN_CAUSAL_TEXT_MODELS = ("llama",)
 
 
 class VLA(nn.Module):
@@ -190,7 +193,8 @@ class VLA(nn.Module):
         base = self.base_model()
         dtype = next(base.parameters()).dtype
         inputs = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in inputs.items()}
-        out = base.model(**inputs, return_dict=True)
+        mask = self.padded_causal_mask(inputs.get("attention_mask"))
+        out = base.model(**({**inputs, "attention_mask": mask} if mask is not None else inputs), return_dict=True)
         hidden = out.last_hidden_state.float()
         ids = inputs["input_ids"]
         batch = ids.shape[0]
@@ -199,6 +203,24 @@ class VLA(nn.Module):
         vision = hidden[vision_mask].view(batch, -1, hidden.shape[-1])
         latent = hidden[latent_mask].view(batch, self.config.num_latent_tokens, hidden.shape[-1])
         return vision, latent
+
+    def padded_causal_mask(self, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The 4-D boolean SDPA mask (B, 1, T, T) of a padded batch: causal and not attending to padding, or None
+        where transformers should build the mask itself (no padding, another attention implementation, or a
+        language model whose mask is not plain causal).
+
+        It is the mask transformers builds (``masking_utils.sdpa_mask``, equal element for element, so the model's
+        outputs are bit-identical), but made by broadcasting: transformers builds it with a vmapped index function,
+        6.8 ms per training step of the demo's finetuning (batch 32, 153 tokens), 6 % of the step. A batch without
+        padding (every online step) keeps transformers' path, which skips the mask and runs SDPA's causal kernel."""
+        text = getattr(self.base_model().config, "text_config", None)
+        if (attention_mask is None or attention_mask.dim() != 2 or text is None
+                or getattr(text, "model_type", None) not in PLAIN_CAUSAL_TEXT_MODELS
+                or getattr(text, "_attn_implementation", None) != "sdpa" or bool(attention_mask.all())):
+            return None
+        n = attention_mask.shape[1]
+        causal = torch.ones(n, n, dtype=torch.bool, device=attention_mask.device).tril()
+        return causal[None, None] & attention_mask.bool()[:, None, None, :]
 
     def prepare_state(self, states) -> torch.Tensor | None:
         """Raw robot states (B, state_dim) -> normalised tensor, or None for a model without state input."""
