@@ -3,13 +3,14 @@
     .venv/bin/python benchmarks/bench_lam.py [--device cpu|cuda] [--threads 1] [--feature-source patch|effnet]
     .venv/bin/python benchmarks/bench_lam.py --device cuda --dinov2-base
 
-Training: transitions/s (objective mvp, 2 views, batch 16, 64x64 frames, default dims) on the chosen
+Training: transitions/s (objective mvp, 2 and 3 views, batch 16, fp32 as train-lam trains) on the chosen
 feature source: ``patch`` (the offline default, a learned patch embedding on pixels) or ``effnet`` (the
 frozen ImageNet EfficientNet-Lite0 trunk's cells; its features are recomputed every step here, as a
 run without a feature cache does). Inference: p50 / p99 latency of ``LatentActionRuntime.infer`` at
 batch 1 for 2 and 3 views (the online path: every frame goes through the trunk). ``--dinov2-base``
 builds a randomly initialised DINOv2-Base (ViT-B/14, 224x224; same compute as the real weights) as
-the frozen backbone.
+the frozen backbone, with a UniVLA-sized LAM behind it (issue 11's GPU cell). ``--json PATH`` also writes the
+result there.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from lam_ros.latent_actions import LatentActionRuntime  # noqa: E402
 from models.lam import LAMConfig, LatentActionModel, compute_losses, objective_weights, save_lam  # noqa: E402
 
 
-def train_throughput(cfg: LAMConfig, device: str, steps: int, batch: int) -> float:
+def train_throughput(cfg: LAMConfig, device: str, steps: int, batch: int, views: int = 2) -> float:
     model = LatentActionModel(cfg).to(device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 3e-4)
-    frames = torch.randint(0, 256, (batch, 2, 2, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8, device=device)
+    frames = torch.randint(0, 256, (batch, views, 2, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8, device=device)
     for i in range(steps + 3):
         if i == 3:
             if device == "cuda":
@@ -70,6 +71,9 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--feature-source", choices=("patch", "effnet"), default="patch")
     ap.add_argument("--dinov2-base", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the result here")
+    ap.add_argument("--smoke", action="store_true", help="with --dinov2-base: a 1-layer, 32-wide DINOv2 and LAM instead, "
+                    "to check the GPU script's plumbing on a CPU (the numbers mean nothing)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = {"device": args.device, "threads": args.threads, "torch": torch.__version__}
@@ -77,22 +81,33 @@ def main() -> None:
         if args.dinov2_base:
             from transformers import Dinov2Config, Dinov2Model
 
-            Dinov2Model(Dinov2Config(image_size=224, patch_size=14)).save_pretrained(Path(tmp) / "dino")
+            dims = (dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64) if args.smoke
+                    else {})
+            Dinov2Model(Dinov2Config(image_size=224, patch_size=14, **dims)).save_pretrained(Path(tmp) / "dino")
+            lam_dims = (dict(hidden_dim=32, num_heads=2, encoder_depth=1, decoder_depth=1) if args.smoke
+                        else dict(hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4))
             cfg = LAMConfig(feature_source="dinov2", backbone=str(Path(tmp) / "dino"), image_size=224,
-                            hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4)
-            results["config"] = "dinov2-base frozen + 12+12 blocks x 768 (UniVLA size)"
+                            objective="mvp", loss_weights=objective_weights("mvp"), **lam_dims)
+            results["config"] = ("smoke: 1-layer DINOv2 + 1+1 blocks x 32" if args.smoke
+                                 else "dinov2-base frozen + 12+12 blocks x 768 (UniVLA size)")
         else:
             cfg = LAMConfig(feature_source=args.feature_source, objective="mvp", loss_weights=objective_weights("mvp"))
             results["config"] = {
                 "patch": "offline default: patch 8 on 64x64, 2+2 blocks x 128",
                 "effnet": "frozen EfficientNet-Lite0 trunk (64 px frames at 128 px, 8x8 cells x 112) + 2+2 blocks x 128",
             }[args.feature_source]
-            results["train_transitions_per_s"] = train_throughput(cfg, args.device, args.train_steps, 16)
+        for views in (2, 3):
+            cfg.views = [f"v{i}" for i in range(views)]
+            rate = train_throughput(cfg, args.device, args.train_steps, 16, views)
+            results[f"train_{views}views_transitions_per_s"] = rate
+            results[f"train_{views}views_steps_per_s"] = rate / 16
         save_lam(LatentActionModel(cfg), Path(tmp) / "ck")
         rt = LatentActionRuntime.from_checkpoint(Path(tmp) / "ck", device=args.device)
         for views in (2, 3):
             results[f"infer_{views}views_batch1"] = latency(rt, views, args.iters)
     print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

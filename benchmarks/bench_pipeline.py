@@ -8,6 +8,12 @@ CPU with the tiny models; < 100 ms on a GPU with DINOv2-Base + a 0.5B backbone.
 
   python benchmarks/bench_pipeline.py                  # tiny random VLA, CPU
   python benchmarks/bench_pipeline.py --checkpoint runs/vla --device cuda
+  python benchmarks/bench_pipeline.py --vla-backbone random-0.5b --lam-backbone dinov2-base --device cuda
+
+``--vla-backbone`` / ``--lam-backbone`` build randomly initialised checkpoints of a realistic size (same compute
+as trained weights): a 0.5B-class VLA (SigLIP-B/16 + a Qwen2-0.5B-shaped Llama, bf16 on CUDA as the runtime
+loads it) and an MVP-LAM over a frozen DINOv2-Base (UniVLA-sized, 224 px). ``dinov2-smoke`` is a 1-layer,
+32-wide stand-in for checking the GPU script on a CPU.
 """
 
 from __future__ import annotations
@@ -28,14 +34,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def tiny_checkpoint(directory: Path, cameras) -> Path:
-    """A randomly initialised tiny stage-2 VLA (the configuration CI and the demo use)."""
+def tiny_checkpoint(directory: Path, cameras, backbone: str = "tiny") -> Path:
+    """A randomly initialised stage-2 VLA of the ``backbone`` preset ("tiny": the configuration CI uses)."""
     import torch
 
     from models.vla import VLA, ActionNormalizer, VLAConfig
 
     torch.manual_seed(0)
-    model = VLA.create(VLAConfig(cameras=list(cameras), robot="widowx", chunk_size=5, stage="action"))
+    model = VLA.create(VLAConfig(backbone=backbone, cameras=list(cameras), robot="widowx", chunk_size=5, stage="action"))
     rng = np.random.default_rng(0)
     actions = rng.normal(0, 0.01, (200, 7)).astype(np.float32)
     actions[:, 6] = rng.integers(0, 2, 200)
@@ -43,14 +49,29 @@ def tiny_checkpoint(directory: Path, cameras) -> Path:
     return model.save(directory)
 
 
-def tiny_lam_checkpoint(directory: Path, cameras, image_size: int) -> Path:
-    """A randomly initialised MVP-LAM of the offline (patch-feature) configuration over ``cameras``."""
+def tiny_lam_checkpoint(directory: Path, cameras, image_size: int, backbone: str = "patch") -> Path:
+    """A randomly initialised MVP-LAM over ``cameras``: the offline configuration ("patch": learned patch features
+    on pixels at ``image_size``), or a UniVLA-sized one over a frozen random DINOv2-Base at 224 px ("dinov2-base";
+    "dinov2-smoke": 1 layer, 32 wide)."""
     import torch
 
     from models.lam import LAMConfig, LatentActionModel, objective_weights, save_lam
 
     torch.manual_seed(0)
-    cfg = LAMConfig(image_size=image_size, views=list(cameras), objective="mvp", loss_weights=objective_weights("mvp"))
+    dims = {}
+    if backbone.startswith("dinov2"):
+        from transformers import Dinov2Config, Dinov2Model
+
+        smoke = backbone == "dinov2-smoke"
+        dino = (dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64) if smoke else {})
+        Dinov2Model(Dinov2Config(image_size=224, patch_size=14, **dino)).save_pretrained(directory.parent / "dino")
+        dims = dict(feature_source="dinov2", backbone=str(directory.parent / "dino"), image_size=224,
+                    **(dict(hidden_dim=32, num_heads=2, encoder_depth=1, decoder_depth=1) if smoke else
+                       dict(hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4)))
+    elif backbone != "patch":
+        raise SystemExit(f"--lam-backbone {backbone!r}: expected patch, dinov2-base or dinov2-smoke")
+    cfg = LAMConfig(**{"image_size": image_size, **dims}, views=list(cameras), objective="mvp",
+                    loss_weights=objective_weights("mvp"))
     save_lam(LatentActionModel(cfg), directory)
     return directory
 
@@ -65,6 +86,10 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--lam", default="", help="LAM checkpoint for the latent-action stage; default: a tiny random one")
     p.add_argument("--no-lam", action="store_true", help="leave the latent-action stage out")
+    p.add_argument("--vla-backbone", default="tiny", help="preset of the random VLA built without --checkpoint "
+                   "(tiny, random-0.5b; default: %(default)s)")
+    p.add_argument("--lam-backbone", default="patch", choices=("patch", "dinov2-base", "dinov2-smoke"),
+                   help="feature source of the random LAM built without --lam (default: %(default)s)")
     p.add_argument("--out", default="", help="write the JSON result here")
     args = p.parse_args()
 
@@ -74,14 +99,14 @@ def main() -> int:
     from lam_ros.safety import SafetyConfig, SafetyLayer
 
     cameras = [c for c in args.cameras.split(",") if c]
-    ckpt = args.checkpoint or tiny_checkpoint(Path(tempfile.mkdtemp()) / "vla", cameras)
+    ckpt = args.checkpoint or tiny_checkpoint(Path(tempfile.mkdtemp()) / "vla", cameras, args.vla_backbone)
     policy = Policy.load(ckpt, device=args.device)
     latent_model = None
     if not args.no_lam:
         from sim.cameras import parse_image_size
 
         size = parse_image_size(args.image_size)[0]
-        lam_ckpt = args.lam or tiny_lam_checkpoint(Path(tempfile.mkdtemp()) / "lam", cameras, size)
+        lam_ckpt = args.lam or tiny_lam_checkpoint(Path(tempfile.mkdtemp()) / "lam", cameras, size, args.lam_backbone)
         latent_model = load_latent_model(str(lam_ckpt), device=args.device)
     env = sim.make_env(robot="widowx", task="carrot_on_plate", cameras=tuple(cameras), image_size=args.image_size)
     safety = SafetyLayer(SafetyConfig(workspace_min=(0.12, -0.32, 0.005), workspace_max=(0.50, 0.32, 0.42),
@@ -91,6 +116,8 @@ def main() -> int:
     lat = np.asarray(summary.latencies_s[args.warmup:]) * 1e3
     result = {
         "device": args.device,
+        "vla": args.checkpoint or f"random {args.vla_backbone}",
+        "lam": None if args.no_lam else (args.lam or f"random {args.lam_backbone}"),
         "cameras": cameras,
         "image_size": args.image_size,
         "latent_actions": not args.no_lam,
