@@ -107,13 +107,15 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--mixed-precision", choices=("no", "bf16"), default="no",
                     help="autocast as `finetune-vla --mixed-precision` (default: %(default)s)")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads for the step's CPU work (default: %(default)s, as the demo trains; 0: torch's default)")
     ap.add_argument("--blocks", type=int, default=6, help="timed blocks per variant (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=20, help="steps per block (default: %(default)s)")
     ap.add_argument("--variants", default="mask,hf-mask", help="comma-separated, of: mask, hf-mask")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from accelerate import Accelerator
 

@@ -28,11 +28,12 @@ LOG="$OUT/gpu_rows.log"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 MUJOCO_GL=egl
 if [ "$SMOKE" = 1 ]; then
   PY=${PY:-.venv/bin/python}
-  DEV=cpu VLA=tiny LAM=dinov2-smoke ITERS=5 BLOCKS=1 STEPS=2 TRAIN=2 PIPE=4 LIMIT=300
+  DEV=cpu VLA=tiny LAM=dinov2-smoke ITERS=5 BLOCKS=1 STEPS=2 TRAIN=2 PIPE=4 LIMIT=300 THREADS=1
   export OMP_NUM_THREADS=1
 else
   PY=${PY:-python3}
-  DEV=cuda VLA=random-0.5b LAM=dinov2-base ITERS=200 BLOCKS=3 STEPS=10 TRAIN=20 PIPE=60 LIMIT=150
+  # THREADS=0: torch's default CPU threads for the batch preparation, as `finetune-vla` runs on a GPU machine
+  DEV=cuda VLA=random-0.5b LAM=dinov2-base ITERS=200 BLOCKS=3 STEPS=10 TRAIN=20 PIPE=60 LIMIT=150 THREADS=0
   # the image's GL loaders are missing: unpack the carried ones (root, a bare machine given back afterwards)
   if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
   if compgen -G ".whl/*.whl" >/dev/null; then  # our pinned versions first on the path, over the image's
@@ -62,7 +63,8 @@ EOF
 row policy "$PY" benchmarks/bench_policy.py --backbone "$VLA" --device "$DEV" --cameras third_person,wrist \
     --iters "$ITERS" --json "$OUT/policy_0.5b.json"
 row finetune "$PY" benchmarks/bench_finetune_step.py --synthetic --backbone "$VLA" --device "$DEV" \
-    --mixed-precision bf16 --blocks "$BLOCKS" --steps "$STEPS" --variants mask --json "$OUT/finetune_0.5b.json"
+    --mixed-precision bf16 --blocks "$BLOCKS" --steps "$STEPS" --variants mask --threads "$THREADS" \
+    --json "$OUT/finetune_0.5b.json"
 row lam "$PY" benchmarks/bench_lam.py --device "$DEV" --dinov2-base $([ "$SMOKE" = 1 ] && echo --smoke) \
     --train-steps "$TRAIN" --iters "$ITERS" --json "$OUT/lam_dinov2.json"
 row pipeline "$PY" benchmarks/bench_pipeline.py --vla-backbone "$VLA" --lam-backbone "$LAM" --device "$DEV" \
