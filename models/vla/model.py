@@ -211,8 +211,8 @@ class VLA(nn.Module):
 
         It is the mask transformers builds (``masking_utils.sdpa_mask``, equal element for element, so the model's
         outputs are bit-identical), but made by broadcasting: transformers builds it with a vmapped index function
-        (6.8 ms in torch's profiler per step of the demo's finetuning, batch 32, 153 tokens); the step takes 4 ms
-        (3.7 %) less (docs/vla.md, "The finetuning step"). A batch without
+        (6.8 ms in torch's profiler per step of the demo's finetuning, batch 32, 153 tokens); the step takes 3-4 ms
+        (3-4 %) less (docs/vla.md, "The finetuning step"). A batch without
         padding (every online step) keeps transformers' path, which skips the mask and runs SDPA's causal kernel."""
         text = getattr(self.base_model().config, "text_config", None)
         if (attention_mask is None or attention_mask.dim() != 2 or text is None
