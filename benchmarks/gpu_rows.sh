@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU rows of issues 9, 10 and 11 in one run, sized for the lent GPU machine's 15 minutes (each row has its own
-# time limit; the whole run stays under 9 minutes). Random weights throughout: same compute as trained ones.
+# time limit of 150 s, so the run stays within the 600 s a call may take). Random weights: same compute as trained ones.
 #
 #   policy_0.5b.json    issue 10: policy step latency p50 / p99 of a 0.5B-class VLA (SigLIP-B/16 + Qwen2-0.5B-shaped
 #                       Llama, bf16), executed actions/s with chunking (benchmarks/bench_policy.py)
