@@ -79,17 +79,10 @@ def main() -> None:
     results = {"device": args.device, "threads": args.threads, "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         if args.dinov2_base:
-            from transformers import Dinov2Config, Dinov2Model
+            from random_lam import describe, dinov2_lam_config
 
-            dims = (dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64) if args.smoke
-                    else {})
-            Dinov2Model(Dinov2Config(image_size=224, patch_size=14, **dims)).save_pretrained(Path(tmp) / "dino")
-            lam_dims = (dict(hidden_dim=32, num_heads=2, encoder_depth=1, decoder_depth=1) if args.smoke
-                        else dict(hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4))
-            cfg = LAMConfig(feature_source="dinov2", backbone=str(Path(tmp) / "dino"), image_size=224,
-                            objective="mvp", loss_weights=objective_weights("mvp"), **lam_dims)
-            results["config"] = ("smoke: 1-layer DINOv2 + 1+1 blocks x 32" if args.smoke
-                                 else "dinov2-base frozen + 12+12 blocks x 768 (UniVLA size)")
+            cfg = dinov2_lam_config(Path(tmp) / "dino", smoke=args.smoke)
+            results["config"] = describe(args.smoke)
         else:
             cfg = LAMConfig(feature_source=args.feature_source, objective="mvp", loss_weights=objective_weights("mvp"))
             results["config"] = {

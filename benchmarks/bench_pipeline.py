@@ -58,20 +58,14 @@ def tiny_lam_checkpoint(directory: Path, cameras, image_size: int, backbone: str
     from models.lam import LAMConfig, LatentActionModel, objective_weights, save_lam
 
     torch.manual_seed(0)
-    dims = {}
-    if backbone.startswith("dinov2"):
-        from transformers import Dinov2Config, Dinov2Model
+    if backbone == "patch":
+        cfg = LAMConfig(image_size=image_size, views=list(cameras), objective="mvp", loss_weights=objective_weights("mvp"))
+    elif backbone in ("dinov2-base", "dinov2-smoke"):
+        from random_lam import dinov2_lam_config
 
-        smoke = backbone == "dinov2-smoke"
-        dino = (dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64) if smoke else {})
-        Dinov2Model(Dinov2Config(image_size=224, patch_size=14, **dino)).save_pretrained(directory.parent / "dino")
-        dims = dict(feature_source="dinov2", backbone=str(directory.parent / "dino"), image_size=224,
-                    **(dict(hidden_dim=32, num_heads=2, encoder_depth=1, decoder_depth=1) if smoke else
-                       dict(hidden_dim=768, num_heads=12, encoder_depth=12, decoder_depth=12, mlp_ratio=4)))
-    elif backbone != "patch":
+        cfg = dinov2_lam_config(directory.parent / "dino", smoke=backbone == "dinov2-smoke", views=list(cameras))
+    else:
         raise SystemExit(f"--lam-backbone {backbone!r}: expected patch, dinov2-base or dinov2-smoke")
-    cfg = LAMConfig(**{"image_size": image_size, **dims}, views=list(cameras), objective="mvp",
-                    loss_weights=objective_weights("mvp"))
     save_lam(LatentActionModel(cfg), directory)
     return directory
 
