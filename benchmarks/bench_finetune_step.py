@@ -70,18 +70,16 @@ def demo_setup(demo: Path, episodes: int | None):
 def synthetic_setup(backbone: str, cameras: list[str], batch: int):
     """(model, next_batch) for a random ``backbone`` preset on random images at its size."""
     from lam_ros.commands.demo import CHUNK_SIZE
-    from models.vla import VLA, ActionNormalizer, VLAConfig
-    from models.vla.normalization import StateNormalizer
+    from models.vla import VLA, VLAConfig
+    from random_vla import random_action_normalizer, random_state_normalizer
     from training.finetune_vla import STATE_DIM
 
     torch.manual_seed(0)
     model = VLA.create(VLAConfig(backbone=backbone, cameras=cameras, chunk_size=CHUNK_SIZE, stage="action",
                                  state_dim=STATE_DIM, finetune="full"))
     rng = np.random.default_rng(0)
-    actions = rng.normal(0, 0.02, (500, 7)).astype(np.float32)
-    actions[:, 6] = rng.integers(0, 2, 500)
-    model.normalizer = ActionNormalizer.fit(actions)
-    model.state_normalizer = StateNormalizer.fit(rng.normal(0, 0.1, (500, STATE_DIM)).astype(np.float32))
+    model.normalizer = random_action_normalizer(rng)
+    model.state_normalizer = random_state_normalizer(rng, STATE_DIM)
     size = model.config.image_size
     images = [{c: rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for c in cameras} for _ in range(batch)]
     instructions = ["put the carrot on the plate"] * batch

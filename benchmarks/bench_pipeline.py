@@ -38,14 +38,12 @@ def tiny_checkpoint(directory: Path, cameras, backbone: str = "tiny") -> Path:
     """A randomly initialised stage-2 VLA of the ``backbone`` preset ("tiny": the configuration CI uses)."""
     import torch
 
-    from models.vla import VLA, ActionNormalizer, VLAConfig
+    from models.vla import VLA, VLAConfig
+    from random_vla import random_action_normalizer
 
     torch.manual_seed(0)
     model = VLA.create(VLAConfig(backbone=backbone, cameras=list(cameras), robot="widowx", chunk_size=5, stage="action"))
-    rng = np.random.default_rng(0)
-    actions = rng.normal(0, 0.01, (200, 7)).astype(np.float32)
-    actions[:, 6] = rng.integers(0, 2, 200)
-    model.normalizer = ActionNormalizer.fit(actions)
+    model.normalizer = random_action_normalizer(np.random.default_rng(0))
     return model.save(directory)
 
 

@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     import torch
 
     from lam_ros.policy import Policy
-    from models.vla import VLA, ActionNormalizer, LoraSettings, VLAConfig
+    from models.vla import VLA, LoraSettings, VLAConfig
+    from random_vla import random_action_normalizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -50,9 +51,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     model = VLA.create(VLAConfig(backbone=args.backbone, cameras=cameras, chunk_size=args.chunk_size, stage="action"))
-    actions = rng.normal(0, 0.02, (500, 7)).astype(np.float32)
-    actions[:, 6] = rng.integers(0, 2, 500)
-    model.normalizer = ActionNormalizer.fit(actions)
+    model.normalizer = random_action_normalizer(rng)
     model.apply_lora(LoraSettings())
     n_params = sum(p.numel() for p in model.parameters())
     with tempfile.TemporaryDirectory() as tmp:
