@@ -213,7 +213,11 @@ class VLA(nn.Module):
         outputs are bit-identical), but made by broadcasting: transformers builds it with a vmapped index function
         (6.8 ms in torch's profiler per step of the demo's finetuning, batch 32, 153 tokens); the step takes 3-4 ms
         (3-4 %) less (docs/vla.md, "The finetuning step"). A batch without
-        padding (every online step) keeps transformers' path, which skips the mask and runs SDPA's causal kernel."""
+        padding (every online step) keeps transformers' path, which skips the mask and runs SDPA's causal kernel.
+
+        On a GPU, ``attention_mask.all()`` reads one value back from the device. Transformers' own path reads the same
+        value (``masking_utils._ignore_causal_mask_sdpa``), so a padded batch costs no extra synchronisation and an
+        unpadded one costs a second read right after the first, with nothing left queued on the stream to wait for."""
         text = getattr(self.base_model().config, "text_config", None)
         if (attention_mask is None or attention_mask.dim() != 2 or text is None
                 or getattr(text, "model_type", None) not in PLAIN_CAUSAL_TEXT_MODELS
