@@ -3,7 +3,9 @@
 Layout read: ``$OUT/runs/<condition>/<n>v/<objective>/s<seed>/{eval,eval_ood_cams,eval_ood_noise}/eval.json``.
 Each model's value of a metric is its mean over the evaluation seeds; a table cell is the mean over training
 seeds ± the 95 % confidence half-width (Student t over training seeds); "eval sd" is the mean over models of
-the spread over evaluation seeds. The difference tables pair models by training seed (same data, same seed).
+the spread over evaluation seeds. The difference tables pair models by training seed (same data, same seed); the
+pooled tables pair them by condition and training seed across every condition present, with the number of pairs
+that differ in the direction the paper predicts and a two-sided one-sample t-test on the paired differences.
 
     .venv/bin/python benchmarks/lam_experiment_table.py outputs/lam_experiment
 """
@@ -32,6 +34,9 @@ DIFF = [("KSG", "ksg_bits"), ("BA", "ba_bits"), ("MINE", "mine_bits"), ("probe N
 EVALS = {"eval": "held-out episodes, same noise as training", "eval_ood_cams": "OOD: camera poses outside the training range",
          "eval_ood_noise": "OOD: noise levels not seen in training"}
 CONDITION_ORDER = ["none", "camera", "distractors", "both"]
+# (model, baseline) pairs of the pooled tables; metrics where the paper predicts a lower value for the model
+POOLED = [("mvp", "single"), ("mvp_ac", "single"), ("mvp_ac", "mvp")]
+LOWER_IS_PREDICTED = {"probe_nmse", "view_probe_acc"}
 
 
 def cell(stat: dict) -> str:
@@ -54,9 +59,13 @@ def load(out: Path) -> dict:
     return runs
 
 
+def condition_rank(cond: str) -> int:
+    return CONDITION_ORDER.index(cond) if cond in CONDITION_ORDER else len(CONDITION_ORDER)
+
+
 def order(key):
     cond, views, obj = key
-    return (CONDITION_ORDER.index(cond) if cond in CONDITION_ORDER else 99, views, ["single", "mvp", "mvp_ac"].index(obj)
+    return (condition_rank(cond), views, ["single", "mvp", "mvp_ac"].index(obj)
             if obj in ("single", "mvp", "mvp_ac") else 9, obj)
 
 
@@ -72,7 +81,7 @@ def main() -> int:
     md, res = [], {"record_s": args.record_seconds, "total_s": args.total_seconds, "cells": {}}
     if args.total_seconds is not None:
         md += [f"Wall time: recording {args.record_seconds} s, total {args.total_seconds} s.", ""]
-    any_rep = next(iter(next(iter(runs.values()))["eval"].values()))
+    any_rep = next(rep for kinds in runs.values() for reps in kinds.values() for rep in reps.values())
     md += [f"Action dims measured: {', '.join(any_rep['action_dims'])}; excluded as near-constant: "
            + (", ".join(d["name"] for d in any_rep["excluded_action_dims"]) or "none")
            + f". Evaluation seeds per model: {len(any_rep['eval_seeds'])}; probes split by {any_rep['probe_split']}.", ""]
@@ -116,10 +125,57 @@ def main() -> int:
                    "probe NMSE < 0, view acc < 0, growing with noise):", "",
                    "| condition | views | comparison | seeds | " + " | ".join(c for c, _ in DIFF) + " |",
                    "|---|---|---|---|" + "---|" * len(DIFF), *lines, ""]
+    md += pooled_tables(runs, res)
     (args.out / "results.md").write_text("\n".join(md) + "\n")
     (args.out / "results.json").write_text(json.dumps(res, indent=1))
     print("\n".join(md))
     return 0
+
+
+def p_text(p: float) -> str:
+    return "p n/a" if not np.isfinite(p) else "p < 0.001" if p < 0.001 else f"p {p:.3f}"
+
+
+def pooled_tables(runs: dict, res: dict) -> list[str]:
+    """Paired differences pooled over conditions: per evaluation set, view count and (model, baseline) pair, the
+    mean difference, how many pairs go the predicted way, and a two-sided t-test p on the differences."""
+    from scipy import stats as st
+
+    md, pooled = [], res.setdefault("pooled", {})
+    views_present = sorted({views for _, views, _ in runs})
+    for kind, title in EVALS.items():
+        lines = []
+        for views in views_present:
+            for obj, base_obj in POOLED:
+                conds = [c for c, v, o in runs if v == views and o == obj and (c, v, base_obj) in runs]
+                row, n_pairs = {}, 0
+                for _, k in DIFF:
+                    diffs = [runs[(c, views, obj)][kind][s]["summary"][k]["mean"]
+                             - runs[(c, views, base_obj)][kind][s]["summary"][k]["mean"]
+                             for c in conds for s in sorted(set(runs[(c, views, obj)].get(kind, {}))
+                                                            & set(runs[(c, views, base_obj)].get(kind, {})))
+                             if k in runs[(c, views, obj)][kind][s]["summary"]
+                             and k in runs[(c, views, base_obj)][kind][s]["summary"]]
+                    if not diffs:
+                        continue
+                    n_pairs = max(n_pairs, len(diffs))
+                    predicted = sum((d < 0) if k in LOWER_IS_PREDICTED else (d > 0) for d in diffs)
+                    p = float(st.ttest_1samp(diffs, 0.0).pvalue) if len(diffs) > 2 else float("nan")
+                    row[k] = {"mean": float(np.mean(diffs)), "n": len(diffs), "predicted_direction": int(predicted),
+                              "p": p}
+                if not row:
+                    continue
+                pooled.setdefault(kind, {})[f"{views}/{obj}-{base_obj}"] = {"conditions": sorted(conds), **row}
+                lines.append(f"| {views} | {obj} - {base_obj} | {', '.join(sorted(conds, key=condition_rank))} | "
+                             f"{n_pairs} | " + " | ".join(
+                                 f"{row[k]['mean']:+.3f} ({row[k]['predicted_direction']}/{row[k]['n']}, {p_text(row[k]['p'])})"
+                                 if k in row else "" for _, k in DIFF) + " |")
+        if lines:
+            md += [f"Paired differences pooled over conditions ({title}); cells: mean (pairs in the predicted direction / "
+                   "pairs, two-sided t-test p); predicted: KSG / BA / MINE higher, probe NMSE and view acc lower:", "",
+                   "| views | comparison | conditions | pairs | " + " | ".join(c for c, _ in DIFF) + " |",
+                   "|---|---|---|---|" + "---|" * len(DIFF), *lines, ""]
+    return md
 
 
 if __name__ == "__main__":
