@@ -71,6 +71,21 @@ class RobotSpec:
         lo, hi = self.finger_range
         return float(np.clip((float(finger_position) - lo) / (hi - lo), 0.0, 1.0))
 
+    def finger_position(self, opening: float) -> float:
+        """The inverse of :meth:`gripper_opening`: an opening (1 open .. 0 closed) -> each finger joint's position (m)."""
+        lo, hi = self.finger_range
+        return lo + float(np.clip(opening, 0.0, 1.0)) * (hi - lo)
+
+    def opening_from_joint_state(self, names, positions) -> float | None:
+        """The gripper opening (1 open .. 0 closed) from a ``sensor_msgs/JointState``'s names and positions: the first
+        finger joint's position through :meth:`gripper_opening`, or None when the message does not carry it. The one
+        place a joint state becomes ``observation.state``'s gripper value (policy_node, recorder_node)."""
+        names = list(names)
+        finger = self.finger_joints[0]
+        if finger not in names or len(positions) <= names.index(finger):
+            return None
+        return self.gripper_opening(positions[names.index(finger)])
+
 
 _WIDOWX = RobotSpec(
     name="widowx",

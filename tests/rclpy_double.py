@@ -547,6 +547,10 @@ class Node:
         results = []
         for p in params:
             result = SetParametersResult(True)
+            declared = self._parameters.get(p.name)
+            if declared is not None and getattr(declared.descriptor, "read_only", False):  # as rclpy refuses it
+                results.append(SetParametersResult(False, reason=f"Trying to set a read-only parameter: {p.name}"))
+                continue
             for cb in self._param_callbacks:
                 result = cb([p])
                 if not result.successful:

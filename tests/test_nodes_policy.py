@@ -254,3 +254,23 @@ def test_input_threads_must_be_one_or_two(ros):
         with pytest.raises(ValueError, match="input_threads must be 1 or 2"):
             make_node(ros, input_threads=bad)
     assert make_node(ros, input_threads=1) is not None
+
+
+def test_measured_gripper_comes_from_the_finger_joint_as_sim_node_and_the_drivers_publish_it(ros):
+    """The policy's state gripper is the measured opening, not the last command: sim_node publishes the finger
+    joints (m) as the drivers do, and a "gripper" entry (Interbotix: a motor angle in rad) is not the opening."""
+    from sensor_msgs.msg import JointState
+
+    from lam_ros.ros_conversions import fill_joint_state
+    from sim.robots import get_robot
+
+    node = make_node(ros)
+    widowx = get_robot("widowx")
+    ros.deliver("/joint_states", fill_joint_state(JointState(), JOINTS, np.zeros(7), 0.0))
+    node._take_inputs()  # what every control tick does first
+    assert node.controller.gripper is None  # no finger joint: the state falls back to the last command
+    finger = widowx.finger_position(0.37)
+    names = JOINTS + list(widowx.finger_joints)
+    ros.deliver("/joint_states", fill_joint_state(JointState(), names, [0.0] * 6 + [2.0, finger, finger], 0.0))
+    node._take_inputs()
+    assert node.controller.gripper == pytest.approx(0.37)

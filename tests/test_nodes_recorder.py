@@ -13,6 +13,7 @@ import rclpy_double
 class FakeRecorder:
     def __init__(self):
         self.calls = []
+        self.states = []
 
     def start_episode(self, task):
         self.calls.append(("start", task))
@@ -29,6 +30,7 @@ class FakeRecorder:
 
     def add_state(self, stamp, state):
         self.calls.append(("state", round(stamp, 3), state.shape))
+        self.states.append(state)
 
     def add_action(self, stamp, action):
         self.calls.append(("action", round(stamp, 3), action.tolist()))
@@ -80,3 +82,38 @@ def test_shutdown_while_recording_saves_the_episode(ros):
     node.services["/recorder_node/start_episode"].call()
     node.destroy_node()
     assert rec.calls[-1] == ("stop",)
+
+
+def test_state_gripper_is_the_opening_of_the_robots_finger_joint(ros):
+    """A driver's joint state carries finger positions in m (and, on Interbotix, a "gripper" motor angle in rad):
+    the recorded state's gripper is the opening 1 open .. 0 closed, as the simulator's data and the policy use."""
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+
+    from lam_ros.nodes.recorder_node import RecorderNode
+    from lam_ros.ros_conversions import fill_joint_state, fill_pose_stamped
+    from sim.robots import get_robot
+
+    piper = get_robot("piper")
+    rec = FakeRecorder()
+    node = RecorderNode(recorder=rec, parameter_overrides=[Parameter("task", value="t"), Parameter("robot", value="piper")])
+    node.services["/recorder_node/start_episode"].call()
+    finger = piper.finger_position(0.37)
+    names = list(piper.arm_joints) + ["gripper", *piper.finger_joints]
+    ros.deliver("/joint_states", fill_joint_state(JointState(), names, [0.0] * 6 + [2.0, finger, finger], 10.0))
+    ros.deliver("/ee_pose", fill_pose_stamped(PoseStamped(), [0.3, 0, 0.2, 0, 0, 0], 10.0))
+    assert rec.states[-1][6] == pytest.approx(0.37)
+    # a joint state without the finger joint keeps the last opening
+    ros.deliver("/joint_states", fill_joint_state(JointState(), list(piper.arm_joints), [0.0] * 6, 10.1))
+    ros.deliver("/ee_pose", fill_pose_stamped(PoseStamped(), [0.3, 0, 0.2, 0, 0, 0], 10.1))
+    assert rec.states[-1][6] == pytest.approx(0.37)
+
+
+def test_unknown_robot_is_refused_by_name(ros):
+    from rclpy.parameter import Parameter
+
+    from lam_ros.nodes.recorder_node import RecorderNode
+
+    with pytest.raises(ValueError, match="unknown robot 'ur5'.*widowx"):
+        RecorderNode(recorder=FakeRecorder(), parameter_overrides=[Parameter("robot", value="ur5")])

@@ -60,7 +60,13 @@ def test_sim_node_publishes_robot_topics(ros):
     assert (img.height, img.width, img.encoding, img.step) == (8, 10, "rgb8", 30)
     assert img.header.frame_id == "third_person"
     js = node.publishers["/joint_states"].msgs[-1]
-    assert list(js.name)[:2] == ["waist", "shoulder"] and list(js.name)[-1] == "gripper" and len(js.position) == 7
+    # the arm joints and both finger joints (m), as the drivers publish them; the opening reads back through the spec
+    assert list(js.name)[:2] == ["waist", "shoulder"] and list(js.name)[-2:] == ["left_finger", "right_finger"]
+    from sim.robots import get_robot
+
+    widowx = get_robot("widowx")
+    assert list(js.position)[-1] == pytest.approx(widowx.finger_range[1])  # FakeEnv starts open
+    assert widowx.opening_from_joint_state(js.name, js.position) == pytest.approx(1.0)
     pose6, _, frame = pose_stamped_to_pose6(node.publishers["/ee_pose"].msgs[-1])
     np.testing.assert_allclose(pose6, [0.3, 0.0, 0.2, 0.0, 0.5, 0.0], atol=1e-9)
     assert node.publishers["/instruction"].msgs[-1].data == FakeEnv.instruction

@@ -148,3 +148,39 @@ def test_state_topics_default_to_each_robots_real_driver(context):
         assert node.state_topics == {"ee_pose": "end_pose", "joint_states": "joint_states_single", "ee_pose_type": "Pose"}
     finally:
         node.destroy_node()
+
+
+LIVE_PARAMETERS = {"policy_node": {"dry_run", "instruction"}, "recorder_node": {"task"}}
+
+
+@pytest.mark.parametrize("executable", ["policy_node", "sim_node", "latent_action_node", "recorder_node"])
+def test_only_live_parameters_can_change_at_run_time(executable, context):
+    """Every other parameter is read once at start-up: real rclpy refuses `ros2 param set` on it instead of
+    reporting success while the node keeps using the start-up value (e.g. a step limit on a moving arm)."""
+    node = _start(executable, context, [])
+    try:
+        live = LIVE_PARAMETERS.get(executable, set())
+        for name, param in node._parameters.items():
+            if name == "use_sim_time" or name in live:
+                continue
+            [result] = node.set_parameters([Parameter(name, value=param.value)])
+            assert not result.successful and "read-only" in result.reason, (executable, name, result)
+            assert node.describe_parameter(name).read_only
+        if executable == "policy_node":
+            [result] = node.set_parameters([Parameter("max_step_translation_m", value=0.005)])
+            assert not result.successful and node.get_parameter("max_step_translation_m").value == 0.05
+            assert node.safety.config.max_step_translation_m == 0.05
+            [result] = node.set_parameters([Parameter("dry_run", value=False)])
+            if node._no_driver_reason:  # no vendor messages here: leaving dry run would skip the driver's checks
+                assert not result.successful and "cannot leave dry run" in result.reason and node.safety.dry_run
+                node.destroy_node()
+                node = _start(executable, context, [Parameter("publish_driver", value=False)])  # as sim.launch.py
+                [result] = node.set_parameters([Parameter("dry_run", value=False)])
+            assert result.successful and not node.safety.dry_run
+            assert node.set_parameters([Parameter("instruction", value="stack the cube")])[0].successful
+            assert node.controller.instruction == "stack the cube"
+        if executable == "recorder_node":
+            assert node.set_parameters([Parameter("task", value="put the spoon on the towel")])[0].successful
+            assert node.task == "put the spoon on the towel"
+    finally:
+        node.destroy_node()

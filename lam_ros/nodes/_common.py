@@ -12,9 +12,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 CAMERA_QOS_CHOICES = ("sensor_data", "reliable")
 
 
-def declare(node, name: str, default, description: str):
-    """Declare a parameter with a description (shown by `ros2 param describe`) and return its value."""
-    return node.declare_parameter(name, default, ParameterDescriptor(description=description)).value
+def declare(node, name: str, default, description: str, live: bool = False):
+    """Declare a parameter with a description (shown by `ros2 param describe`) and return its value.
+
+    Parameters are read once, at start-up (launch files and ``--ros-args -p`` set them), so they are declared
+    read-only: ``ros2 param set`` on one is refused by rclpy ("Trying to set a read-only parameter") instead of
+    reporting success while the node keeps the old value (a safety limit changed on a moving arm would do
+    nothing). ``live=True`` for the few a node applies while running (its on-set-parameters callback)."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=not live)).value
 
 
 def csv_list(value: str) -> list[str]:

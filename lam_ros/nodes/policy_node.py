@@ -20,7 +20,8 @@ Always publishes
   /diagnostics (diagnostic_msgs/DiagnosticArray) once a second
 Services
   ~/reset_estop (std_srvs/Trigger)
-Runtime parameters: ``ros2 param set /policy_node dry_run false``; ``instruction``.
+Runtime parameters: ``ros2 param set /policy_node dry_run false``; ``instruction``. Every other parameter is
+read-only (set at start-up; ``ros2 param set`` on one is refused).
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ class PolicyNode(Node):
         cameras = P("cameras", "", "comma-separated camera names; empty = the checkpoint's cameras")
         cam_params = declare_camera_params(self)
         control_hz = P("control_hz", 5.0, "control rate (Hz); Bridge data is 5 Hz")
-        instruction = P("instruction", "", "task instruction; also settable on the instruction topic")
-        dry_run = P("dry_run", True, "compute and log commands but do not send them (default true)")
+        instruction = declare(self, "instruction", "", "task instruction; also settable on the instruction topic and "
+                              "at run time (ros2 param set)", live=True)
+        dry_run = declare(self, "dry_run", True, "compute and log commands but do not send them (default true); "
+                          "settable at run time", live=True)
         stale = P("stale_after_s", 0.2, "watchdog: stop sending if a camera, the state or the policy is older (s)")
         input_threads = P("input_threads", 1, "1: one executor thread (default); 2: cameras and state in their own "
                                               "callback group on a second thread, taken while a slow tick runs")
@@ -117,6 +120,7 @@ class PolicyNode(Node):
             kw = {"units": piper_units} if robot == "piper" else {"robot_name": robot_name}
             adapter = make_adapter(robot, **kw)
         self.adapter = adapter
+        self._no_driver_reason = ""
         self._driver_pubs = {}
         if adapter is not None:
             try:
@@ -127,6 +131,7 @@ class PolicyNode(Node):
                     raise
                 self.get_logger().warning(f"driver output disabled (dry run): {exc}")
                 self.adapter = None
+                self._no_driver_reason = str(exc)  # and dry_run stays true: see _on_set_parameters
 
         config = SafetyConfig.for_robot(
             robot, float_list(ws_min, 3, "workspace_min"), float_list(ws_max, 3, "workspace_max"),
@@ -261,9 +266,9 @@ class PolicyNode(Node):
                 self.get_logger().warning(f"policy: joint state without the arm's joints {missing} ignored")
             return
         q = np.array([float(msg.position[index[n]]) for n in self.arm_joints])
-        finger = self.robot_spec.finger_joints[0]
-        if finger in index:  # the measured opening is the state's gripper value (else: the last command)
-            self.controller.gripper = self.robot_spec.gripper_opening(msg.position[index[finger]])
+        opening = self.robot_spec.opening_from_joint_state(msg.name, msg.position)
+        if opening is not None:  # the measured opening is the state's gripper value (else: the last command)
+            self.controller.gripper = opening
         if self._fk_state:
             self.controller.on_state(self._fk(q), stamp_to_sec(msg.header.stamp), q)
         else:
@@ -280,10 +285,15 @@ class PolicyNode(Node):
         return response
 
     def _on_set_parameters(self, params):
+        """The live parameters (``dry_run``, ``instruction``); rclpy itself refuses the read-only rest."""
         for p in params:
             if p.name == "dry_run":
                 if not isinstance(p.value, bool):
                     return SetParametersResult(successful=False, reason="dry_run must be a bool")
+                if not p.value and self._no_driver_reason:
+                    # the node would publish bare EE targets without the driver's IK and joint checks
+                    return SetParametersResult(successful=False, reason="cannot leave dry run: the robot driver output "
+                                               f"was disabled at start-up ({self._no_driver_reason})")
                 self.safety.set_dry_run(p.value)
             elif p.name == "instruction":
                 self.controller.set_instruction(str(p.value))

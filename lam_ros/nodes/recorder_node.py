@@ -5,7 +5,8 @@ resampling to ``fps``, crash-safe writing all live there).
 
 Subscribes
   <camera>/image_raw per camera (Image or CompressedImage, sensor-data QoS by default)
-  ee_pose (geometry_msgs/PoseStamped) + joint_states (its "gripper" entry, if any):
+  ee_pose (geometry_msgs/PoseStamped) + joint_states (the robot's finger joint, if present, as the
+      gripper opening 1 open .. 0 closed, ``RobotSpec.opening_from_joint_state``):
       observation.state = [x, y, z, roll, pitch, yaw, gripper]
   ee_command (PoseStamped) + gripper_command (std_msgs/Float32):
       action = [x, y, z, roll, pitch, yaw, gripper] as commanded (absolute target)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, String
@@ -25,6 +27,7 @@ from std_srvs.srv import Trigger
 from lam_ros.nodes._common import csv_list, declare, declare_camera_params, run_node, subscribe_cameras
 from lam_ros.recording.images import msg_to_rgb
 from lam_ros.ros_conversions import pose_stamped_to_pose6, stamp_to_sec
+from sim.robots import get_robot
 
 
 def make_live_recorder(**kwargs):
@@ -42,10 +45,12 @@ class RecorderNode(Node):
         cameras = csv_list(P("cameras", "third_person,side,wrist", "comma-separated camera names"))
         cam_params = declare_camera_params(self)
         fps = P("fps", 5.0, "dataset frame rate (Hz)")
-        robot = P("robot", "widowx", "robot_type stored in the dataset")
-        self.task = P("task", "", "instruction stored with each episode (also from the instruction topic)")
+        robot = P("robot", "widowx", "the arm (its finger joint gives the gripper opening); robot_type stored in the dataset")
+        self.task = declare(self, "task", "", "instruction stored with each episode started after it is set (also from "
+                            "the instruction topic; settable at run time)", live=True)
         if not cameras:
             raise ValueError("parameter cameras must name at least one camera")
+        self.robot_spec = get_robot(robot)  # a ValueError naming the known robots otherwise
         if recorder is None:
             if not output_dir:
                 raise ValueError("parameter output_dir is required (where the dataset is written)")
@@ -60,6 +65,7 @@ class RecorderNode(Node):
         self.create_subscription(PoseStamped, "ee_command", self._on_command, 10)
         self.create_subscription(Float32, "gripper_command", self._on_gripper_cmd, 10)
         self.create_subscription(String, "instruction", self._on_instruction, 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, "~/start_episode", self._srv(self._start))
         self.create_service(Trigger, "~/stop_episode", self._srv(self._stop))
         self.create_service(Trigger, "~/discard_episode", self._srv(self._discard))
@@ -106,9 +112,17 @@ class RecorderNode(Node):
             return
         self.recorder.add_image(camera, stamp_to_sec(msg.header.stamp), image)
 
+    def _on_set_parameters(self, params):
+        """``task`` is live (the next episode's instruction); rclpy refuses the read-only rest."""
+        for p in params:
+            if p.name == "task":
+                self.task = str(p.value).strip()
+        return SetParametersResult(successful=True)
+
     def _on_joints(self, msg):
-        if "gripper" in msg.name:
-            self._gripper_state = float(msg.position[list(msg.name).index("gripper")])
+        opening = self.robot_spec.opening_from_joint_state(msg.name, msg.position)
+        if opening is not None:
+            self._gripper_state = opening
 
     def _on_pose(self, msg):
         if self.recording:

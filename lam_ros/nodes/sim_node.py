@@ -8,7 +8,7 @@ period); the scene does not move between control steps, so each camera frame
 is the newest render, stamped when it is published. It publishes:
 
   <camera>/image_raw (sensor_msgs/Image rgb8, sensor-data QoS, frame_id = camera)
-  joint_states (sensor_msgs/JointState: the 6 arm joints + "gripper" opening 1..0), at camera_hz
+  joint_states (sensor_msgs/JointState: the 6 arm joints + both finger joints in m, as the drivers publish them), at camera_hz
   ee_pose (geometry_msgs/PoseStamped, base frame), at camera_hz
   instruction (std_msgs/String: the task's instruction, if publish_instruction)
   ~/episode_outcome (std_msgs/String, JSON {"episode", "success", "steps", "reason"}, transient local)
@@ -43,7 +43,7 @@ from std_srvs.srv import Trigger
 
 from lam_ros.nodes._common import camera_qos, csv_list, declare, now_s, run_node
 from lam_ros.ros_conversions import fill_image, fill_joint_state, fill_pose_stamped, pose_stamped_to_pose6
-from sim.robots import ROBOT_SPECS
+from sim.robots import ROBOT_SPECS, get_robot
 
 #: Arm joint names per robot, from the one source (sim.robots).
 JOINT_NAMES = {name: list(spec.arm_joints) for name, spec in ROBOT_SPECS.items()}
@@ -195,8 +195,11 @@ class SimNode(Node):
             self.pub_instr.publish(String(data=str(self.env.instruction)))
 
     def _publish_state(self, obs, t):
-        names = JOINT_NAMES[self.robot] + ["gripper"]
-        positions = np.concatenate([np.asarray(obs["joint_pos"], dtype=np.float64), np.asarray(obs["gripper"]).reshape(1)])
+        # as the arms' drivers do: the finger joints' positions (m), from which nodes read the opening
+        spec = get_robot(self.robot)
+        finger = spec.finger_position(float(np.asarray(obs["gripper"]).reshape(-1)[0]))
+        names = JOINT_NAMES[self.robot] + list(spec.finger_joints)
+        positions = np.concatenate([np.asarray(obs["joint_pos"], dtype=np.float64), [finger] * len(spec.finger_joints)])
         self.pub_js.publish(fill_joint_state(JointState(), names, positions, t))
         self.pub_pose.publish(fill_pose_stamped(PoseStamped(), obs["ee_pose"], t, self.frame_id))
 
