@@ -101,8 +101,7 @@ def main() -> int:
         lam_ckpt = args.lam or tiny_lam_checkpoint(Path(tempfile.mkdtemp()) / "lam", cameras, size, args.lam_backbone)
         latent_model = load_latent_model(str(lam_ckpt), device=args.device)
     env = sim.make_env(robot="widowx", task="carrot_on_plate", cameras=tuple(cameras), image_size=args.image_size)
-    safety = SafetyLayer(SafetyConfig(workspace_min=(0.12, -0.32, 0.005), workspace_max=(0.50, 0.32, 0.42),
-                                      dry_run=False))
+    safety = SafetyLayer(SafetyConfig.for_robot("widowx", dry_run=False))
     t0 = time.perf_counter()
     summary = run_sim(env, policy, safety, cameras, max_steps=args.steps + args.warmup, latent_model=latent_model)
     lat = np.asarray(summary.latencies_s[args.warmup:]) * 1e3

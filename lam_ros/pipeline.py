@@ -16,6 +16,7 @@ the ROS clock, the simulator clock or ``time.monotonic``.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections import deque
@@ -134,6 +135,14 @@ class PolicyController:
         self.applier.reset()
         self.safety.watchdog.clear()
 
+    def reset_estop(self) -> None:
+        """Clear a latched e-stop and start over from the measured pose: the delta base (the last commanded target)
+        and the policy's queued or ensembled action chunks date from before the stop, so both are dropped."""
+        self.safety.reset_estop()
+        self.applier.reset()
+        if hasattr(self.policy, "reset"):
+            self.policy.reset()
+
     # -- one control step -------------------------------------------------------
     def tick(self) -> TickResult:
         self.ticks += 1
@@ -181,9 +190,7 @@ class PolicyController:
             try:
                 result.publications = self.adapter.publications(decision.command, self.joints)
             except UnreachableCommand as exc:
-                decision.send = False
-                decision.blocked.append(f"adapter refused: {exc}")
-                self.log.warning(f"policy: command NOT sent, {exc}")
+                self.safety.revoke(decision, f"adapter refused: {exc}")
         if decision.send:
             self.applier.commanded(decision.command)
             self._last_gripper = float(decision.command.gripper)
@@ -230,7 +237,7 @@ class LatentActionStream:
         self.sync = ApproximateTimeSync(self.cameras, queue_size=queue_size, slop=slop)
         self.decode = decode
         self._history: deque[tuple[float, dict[str, np.ndarray]]] = deque()
-        self.stats = {"sets": 0, "pairs": 0, "no_partner": 0}
+        self.stats = {"sets": 0, "pairs": 0, "no_partner": 0, "late": 0}
         self.last_skew = 0.0
 
     def add(self, camera: str, stamp_s: float, payload) -> LatentResult | None:
@@ -238,11 +245,19 @@ class LatentActionStream:
         if matched is None:
             return None
         t = matched.time
-        if self._history and t < self._history[-1][0]:  # time went back (simulator reset): start over
-            self._history.clear()
+        late = bool(self._history) and t < self._history[-1][0]
+        if late and t < self._history[0][0] - self.tolerance_s:  # older than every kept set: the clock went back
+            self._history.clear()  # (a simulator reset): start over
+            late = False
         self.stats["sets"] += 1
         self.last_skew = matched.skew
         frames = {c: self.decode(matched.items[c].data) for c in self.cameras}
+        if late:
+            # A set completed by a frame that arrived after a newer set (the synchroniser keeps older unmatched
+            # frames): it is a partner for later sets, kept in time order; it starts no pair itself.
+            self.stats["late"] += 1
+            self._history.insert(bisect.bisect([h[0] for h in self._history], t), (t, frames))
+            return None
         while self._history and self._history[0][0] < t - self.frame_gap_s - self.tolerance_s:
             self._history.popleft()
         partner = None

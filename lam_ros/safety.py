@@ -370,6 +370,17 @@ class SafetyLayer:
             bad.append("angle outside [-pi, pi]")
         return bad
 
+    def revoke(self, decision: SafetyDecision, reason: str) -> SafetyDecision:
+        """Withdraw a command :meth:`check` let through that a later stage could not send (the arm's IK found no
+        joints for it): it counts as blocked, not sent, so the diagnostics count only commands that left."""
+        if decision.send:
+            decision.send = False
+            self.counts["sent"] -= 1
+            self.counts["blocked"] += 1
+        decision.blocked.append(reason)
+        self.log.warning(f"safety: command NOT sent, {reason}")
+        return decision
+
     def _block(self, cmd, blocked, notes, now_s) -> SafetyDecision:
         self.counts["blocked"] += 1
         reason = "; ".join(blocked)

@@ -35,7 +35,7 @@ def env():
 
 
 def test_pipeline_moves_the_sim_through_the_safety_layer(env):
-    safety = SafetyLayer(SafetyConfig(*[(0.12, -0.32, 0.005), (0.50, 0.32, 0.42)], dry_run=False))
+    safety = SafetyLayer(SafetyConfig.for_robot("widowx", dry_run=False))
     z = []
     lam = CountingLAM()
     summary = run_sim(env, DownPolicy(), safety, max_steps=4, latent_model=lam, frame_gap_s=0.4,
@@ -48,7 +48,7 @@ def test_pipeline_moves_the_sim_through_the_safety_layer(env):
 
 
 def test_pipeline_dry_run_never_moves_the_arm(env):
-    safety = SafetyLayer(SafetyConfig(*[(0.12, -0.32, 0.005), (0.50, 0.32, 0.42)]))  # dry run by default
+    safety = SafetyLayer(SafetyConfig.for_robot("widowx"))  # dry run by default
     summary = run_sim(env, DownPolicy(), safety, max_steps=2)
     assert summary.sent == 0 and summary.blocked == {"dry_run": 2}
 
@@ -96,3 +96,72 @@ def test_controller_refuses_future_frames_and_stale_policy_output():
     now[0] = 100.0
     r = ctl.tick()
     assert not r.sent and "policy" in r.decision.reason and "third_person" in r.decision.reason
+
+
+def test_a_command_the_arm_cannot_reach_counts_as_blocked_not_sent():
+    """The safety layer passes it, the adapter's IK finds no joints: nothing leaves, and the counters say so."""
+    from lam_ros.adapters import UnreachableCommand
+    from lam_ros.pipeline import PolicyController
+
+    class NoIK:
+        def publications(self, command, joints):
+            raise UnreachableCommand("no solution within the joint limits")
+
+    now = [100.0]
+    safety = SafetyLayer(SafetyConfig(dry_run=False))
+    ctl = PolicyController(ImageLogPolicy(), safety, ["third_person"], "go", adapter=NoIK(), clock=lambda: now[0])
+    ctl.on_image("third_person", 99.95, np.zeros((8, 8, 3), np.uint8))
+    ctl.on_state([0.3, 0, 0.2, 0, 1.2, 0], 99.95)
+    r = ctl.tick()
+    assert not r.sent and "adapter refused: no solution" in r.decision.reason
+    assert safety.counts["sent"] == 0 and safety.counts["blocked"] == 1
+
+
+def test_reset_after_an_estop_starts_from_the_measured_pose_and_a_fresh_policy():
+    from lam_ros.pipeline import PolicyController
+
+    class ResettablePolicy(ImageLogPolicy):
+        resets = 0
+
+        def reset(self):
+            self.resets += 1
+
+        def act(self, images, instruction, **_):
+            super().act(images, instruction)
+            return np.array([0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+
+    now = [100.0]
+    policy, safety = ResettablePolicy(), SafetyLayer(SafetyConfig(dry_run=False))
+    ctl = PolicyController(policy, safety, ["third_person"], "go", clock=lambda: now[0])
+    ctl.on_image("third_person", 99.95, np.zeros((8, 8, 3), np.uint8))
+    ctl.on_state([0.3, 0, 0.2, 0, 1.2, 0], 99.95)
+    assert ctl.tick().sent and ctl.applier._target is not None  # the next delta would start from this target
+    safety.estop("test")
+    assert not ctl.tick().sent
+    ctl.reset_estop()
+    assert not safety.estop_latch.engaged and ctl.applier._target is None and policy.resets == 1
+    assert ctl.tick().sent
+
+
+def test_a_late_camera_frame_keeps_the_latent_history_and_a_clock_jump_back_clears_it():
+    """The synchroniser keeps older unmatched frames, so a late frame can complete an older set after a newer one:
+    that set joins the history in time order (it was wiping it, as if the simulator had reset), while time going back
+    past everything kept (a reset) still starts over."""
+    from lam_ros.pipeline import LatentActionStream
+
+    lam = CountingLAM()
+    stream = LatentActionStream(lam, ["a", "b"], frame_gap_s=0.6)
+    img = np.zeros((4, 4, 3), np.uint8)
+    for t in (0.2, 0.4, 0.6, 0.8):
+        stream.add("a", t, img)
+        stream.add("b", t, img)
+    stream.add("a", 1.0, img)  # b's 1.0 frame is late
+    stream.add("a", 1.2, img)
+    assert stream.add("b", 1.2, img) is not None  # the set at 1.2 pairs with 0.6
+    stream.add("b", 1.0, img)  # completes the older set at 1.0
+    assert stream.stats["late"] == 1 and [h[0] for h in stream._history] == [0.6, 0.8, 1.0, 1.2]
+    stream.add("a", 1.4, img)
+    result = stream.add("b", 1.4, img)
+    assert result is not None and result.stamp_prev == pytest.approx(0.8)
+    stream.add("a", 0.0, img)  # a simulator reset: the clock restarts
+    assert stream.add("b", 0.0, img) is None and [h[0] for h in stream._history] == [0.0]

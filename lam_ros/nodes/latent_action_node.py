@@ -98,6 +98,7 @@ class LatentActionNode(Node):
             "max_compute_ms": f"{w['latency_s'] * 1e3:.1f}",
             "max_capture_to_publish_ms": f"{w['pipeline_s'] * 1e3:.1f}",
             "sets_without_partner": str(stats["no_partner"]),
+            "late_sets": str(stats["late"]),
             **{f"unmatched_frames.{c}": str(v) for c, v in self.stream.dropped().items()},
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -279,7 +279,7 @@ class PolicyNode(Node):
             self.safety.estop("estop topic")
 
     def _on_reset_estop(self, request, response):
-        self.safety.reset_estop()
+        self.controller.reset_estop()
         response.success = True
         response.message = "e-stop reset"
         return response
