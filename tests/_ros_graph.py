@@ -251,3 +251,20 @@ def require_rclpy():
     if os.environ.get("CI"):
         raise RuntimeError(why)
     pytest.skip(why, allow_module_level=True)
+
+
+def forget_node_modules_bound_to_the_double() -> None:
+    """Make ``lam_ros.nodes.*`` import against the real rclpy in this process.
+
+    tests/rclpy_double.py forgets the node modules while a test runs and monkeypatch restores the ones imported
+    before it, but a node module first imported under the double stays bound to it (its ``Node`` is the double's).
+    If any node module is bound to something other than the real rclpy, all are forgotten and re-imported."""
+    import rclpy
+    import rclpy.node
+
+    modules = {name: mod for name, mod in sys.modules.items() if name.startswith("lam_ros.nodes") and mod is not None}
+    stale = [name for name, mod in modules.items()
+             if getattr(mod, "rclpy", rclpy) is not rclpy or getattr(mod, "Node", rclpy.node.Node) is not rclpy.node.Node]
+    if stale:
+        for name in modules:
+            del sys.modules[name]

@@ -17,7 +17,9 @@ import time
 import numpy as np
 import pytest
 
-from _ros_graph import NodeProc, Probe, fresh_domain, launch_node_params, require_rclpy, wait_for
+from _ros_graph import (
+    NodeProc, Probe, forget_node_modules_bound_to_the_double, fresh_domain, launch_node_params, require_rclpy, wait_for,
+)
 
 require_rclpy()
 
@@ -350,7 +352,6 @@ def _frames_taken_during_slow_ticks(multithreaded: bool, tmp_path, depth: int | 
     it (MultiThreadedExecutor with ``node.spin_threads``) or single-threaded; the probe publishes
     80x64 frames at 30 Hz for 3 s. ``depth``: camera_queue_depth (None: the node's default).
     Returns (frames published, frames the node received)."""
-    import sys
     import threading
 
     import rclpy
@@ -358,10 +359,7 @@ def _frames_taken_during_slow_ticks(multithreaded: bool, tmp_path, depth: int | 
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    common = sys.modules.get("lam_ros.nodes._common")  # bound to tests/rclpy_double.py by an earlier test?
-    if common is not None and getattr(common, "rclpy", rclpy) is not rclpy:
-        for name in [m for m in sys.modules if m.startswith("lam_ros.nodes")]:
-            del sys.modules[name]
+    forget_node_modules_bound_to_the_double()
     from lam_ros.nodes.policy_node import PolicyNode
 
     domain = fresh_domain()

@@ -10,7 +10,9 @@ own domain) and its declared parameters (names and types) are read back from the
 import numpy as np
 import pytest
 
-from _ros_graph import REPO, fresh_domain, launch_node_params, load_launch_file, require_rclpy
+from _ros_graph import (
+    REPO, forget_node_modules_bound_to_the_double, fresh_domain, launch_node_params, load_launch_file, require_rclpy,
+)
 
 require_rclpy()
 
@@ -69,14 +71,7 @@ def _start(executable, context, overrides):
 
 @pytest.fixture(scope="module")
 def context():
-    import sys
-
-    # node modules imported under tests/rclpy_double.py by earlier tests are bound to the double:
-    # forget them so this module's imports bind the real rclpy
-    common = sys.modules.get("lam_ros.nodes._common")
-    if common is not None and getattr(common, "rclpy", rclpy) is not rclpy:
-        for name in [m for m in sys.modules if m.startswith("lam_ros.nodes")]:
-            del sys.modules[name]
+    forget_node_modules_bound_to_the_double()  # earlier tests may have imported them under tests/rclpy_double.py
     ctx = Context()
     rclpy.init(context=ctx, domain_id=fresh_domain())
     yield ctx
