@@ -190,7 +190,7 @@ class PolicyController:
             try:
                 result.publications = self.adapter.publications(decision.command, self.joints)
             except UnreachableCommand as exc:
-                self.safety.revoke(decision, f"adapter refused: {exc}")
+                self.safety.revoke(decision, f"adapter refused: {exc}", self.clock())
         if decision.send:
             self.applier.commanded(decision.command)
             self._last_gripper = float(decision.command.gripper)

@@ -264,6 +264,8 @@ class SafetyLayer:
         self.dry_run = bool(self.config.dry_run)
         self._block_throttle = _Throttle(self.config.log_period_s)
         self._clamp_throttle = _Throttle(self.config.log_period_s)
+        # its own: check() lets each revoked command through first, which re-arms the block throttle
+        self._revoke_throttle = _Throttle(self.config.log_period_s)
         self._future_seen: dict[str, int] = {}
         self.counts = {"sent": 0, "dry_run": 0, "blocked": 0, "clamped": 0, "future_stamped": 0}
         if self.dry_run:
@@ -370,15 +372,17 @@ class SafetyLayer:
             bad.append("angle outside [-pi, pi]")
         return bad
 
-    def revoke(self, decision: SafetyDecision, reason: str) -> SafetyDecision:
+    def revoke(self, decision: SafetyDecision, reason: str, now_s: float) -> SafetyDecision:
         """Withdraw a command :meth:`check` let through that a later stage could not send (the arm's IK found no
-        joints for it): it counts as blocked, not sent, so the diagnostics count only commands that left."""
+        joints for it): it counts as blocked, not sent, so the diagnostics count only commands that left. A repeated
+        reason is logged once per ``log_period_s``, as blocks are."""
         if decision.send:
             decision.send = False
             self.counts["sent"] -= 1
             self.counts["blocked"] += 1
         decision.blocked.append(reason)
-        self.log.warning(f"safety: command NOT sent, {reason}")
+        if self._revoke_throttle.should_log(reason.split(":")[0], now_s):
+            self.log.warning(f"safety: command NOT sent, {reason}")
         return decision
 
     def _block(self, cmd, blocked, notes, now_s) -> SafetyDecision:

@@ -112,9 +112,14 @@ def test_a_command_the_arm_cannot_reach_counts_as_blocked_not_sent():
     ctl = PolicyController(ImageLogPolicy(), safety, ["third_person"], "go", adapter=NoIK(), clock=lambda: now[0])
     ctl.on_image("third_person", 99.95, np.zeros((8, 8, 3), np.uint8))
     ctl.on_state([0.3, 0, 0.2, 0, 1.2, 0], 99.95)
+    warnings = []
+    safety.log = type("Log", (), {"warning": lambda self, msg: warnings.append(msg)})()
     r = ctl.tick()
     assert not r.sent and "adapter refused: no solution" in r.decision.reason
     assert safety.counts["sent"] == 0 and safety.counts["blocked"] == 1
+    ctl.on_state([0.3, 0, 0.2, 0, 1.2, 0], 99.96)
+    assert not ctl.tick().sent and safety.counts["blocked"] == 2
+    assert len(warnings) == 1 and "NOT sent" in warnings[0]  # the same reason again is throttled, not logged per tick
 
 
 def test_reset_after_an_estop_starts_from_the_measured_pose_and_a_fresh_policy():
