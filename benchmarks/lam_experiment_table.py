@@ -112,11 +112,7 @@ def main() -> int:
             if obj == "single" or not base or not reps:
                 continue
             seeds = sorted(set(base) & set(reps))
-            diffs = {}
-            for _, k in DIFF:
-                pairs = [(reps[s]["summary"][k]["mean"], base[s]["summary"][k]["mean"]) for s in seeds
-                         if k in reps[s]["summary"] and k in base[s]["summary"]]
-                diffs[k] = aggregate([a - b for a, b in pairs])
+            diffs = {k: aggregate(paired_differences(reps, base, k)) for _, k in DIFF}
             res["cells"]["/".join(key)].setdefault(kind, {})["minus_single"] = diffs
             lines.append(f"| {cond} | {views} | {obj} - single | {len(seeds)} | "
                          + " | ".join(cell(diffs[k]) for _, k in DIFF) + " |")
@@ -130,6 +126,13 @@ def main() -> int:
     (args.out / "results.json").write_text(json.dumps(res, indent=1))
     print("\n".join(md))
     return 0
+
+
+def paired_differences(model: dict, baseline: dict, metric: str) -> list[float]:
+    """``metric`` of each model minus its baseline, paired by training seed (seed -> eval report, both sides)."""
+    return [model[s]["summary"][metric]["mean"] - baseline[s]["summary"][metric]["mean"]
+            for s in sorted(set(model) & set(baseline))
+            if metric in model[s]["summary"] and metric in baseline[s]["summary"]]
 
 
 def p_text(p: float) -> str:
@@ -150,12 +153,8 @@ def pooled_tables(runs: dict, res: dict) -> list[str]:
                 conds = [c for c, v, o in runs if v == views and o == obj and (c, v, base_obj) in runs]
                 row, n_pairs = {}, 0
                 for _, k in DIFF:
-                    diffs = [runs[(c, views, obj)][kind][s]["summary"][k]["mean"]
-                             - runs[(c, views, base_obj)][kind][s]["summary"][k]["mean"]
-                             for c in conds for s in sorted(set(runs[(c, views, obj)].get(kind, {}))
-                                                            & set(runs[(c, views, base_obj)].get(kind, {})))
-                             if k in runs[(c, views, obj)][kind][s]["summary"]
-                             and k in runs[(c, views, base_obj)][kind][s]["summary"]]
+                    diffs = [d for c in conds for d in paired_differences(
+                        runs[(c, views, obj)].get(kind, {}), runs[(c, views, base_obj)].get(kind, {}), k)]
                     if not diffs:
                         continue
                     n_pairs = max(n_pairs, len(diffs))

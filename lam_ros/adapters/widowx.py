@@ -30,7 +30,6 @@ _SPEC = get_robot("widowx")  # the one source of the arm's constants (sim.robots
 JOINT_NAMES = _SPEC.arm_joints
 #: Joint ranges (rad) from the wx250s URDF (FACTS section 4), as written in sim.robot_mjcf.
 JOINT_LIMITS = _SPEC.joint_limits
-FINGER_RANGE_M = _SPEC.finger_range
 JOINT_VELOCITY_LIMIT = _SPEC.max_joint_velocity  # rad/s
 
 IKFn = Callable[[np.ndarray, np.ndarray], "np.ndarray | None"]
@@ -135,8 +134,7 @@ class WidowXAdapter:
         g = float(np.clip(cmd.gripper, 0.0, 1.0))
         if self.gripper_mode == "pwm":
             return self.gripper_pwm if g >= 0.5 else -self.gripper_pwm
-        lo, hi = FINGER_RANGE_M
-        return lo + g * (hi - lo)
+        return _SPEC.finger_position(g)
 
     def to_msgs(self, cmd: EECommand, seed_q=None):
         """(JointGroupCommand, JointSingleCommand) for one command."""
