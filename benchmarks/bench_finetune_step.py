@@ -96,7 +96,7 @@ def synthetic_setup(backbone: str, cameras: list[str], batch: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", type=Path, default=Path("outputs/demo"), help="demo folder with data/ and vla_pretrained/")
-    ap.add_argument("--episodes", type=int, help="labelled episodes to load, all by default: the demo's "
+    ap.add_argument("--episodes", type=int, help="labelled episodes to load per task, all by default: the demo's "
                     "batches mix its tasks, whose prompts differ in length (padding)")
     ap.add_argument("--synthetic", action="store_true", help="a random --backbone on random images instead of the demo")
     ap.add_argument("--backbone", default="random-0.5b", help="with --synthetic: the preset (default: %(default)s)")

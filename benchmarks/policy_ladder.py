@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from lam_ros.commands import demo  # noqa: E402  (the recipe: one source of truth)
 
 ROWS = ("expert", "state", "act", "diffusion", "scratch", "mvp", "single", "mvp-effnet", "single-effnet")
+VLA_ROWS = ("scratch", "mvp", "single", "mvp-effnet", "single-effnet")
 METRICS = ("success", "placed", "grasp", "moved_correct_object")
 log = logging.getLogger("policy_ladder")
 
@@ -68,7 +69,8 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
                 str(args.lerobot_steps), "--seed", str(seed), "--cameras", ",".join(demo.POLICY_CAMERAS),
                 "--image-size", str(args.image_size), "--overwrite")
     elif row == "scratch":
-        lam_ros(*demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot, features))
+        lam_ros(*demo.finetune_args(labelled, demo.BACKBONE, ckpt, args.finetune_steps, seed, args.robot, features,
+                                    args.finetune_episodes))
     else:  # mvp / single [-effnet]: LAM on the play data -> stage 1 -> stage 2
         objective, _, source = row.partition("-")
         lam = out / "runs" / f"lam_{row}_seed{seed}"
@@ -80,7 +82,8 @@ def train_row(row: str, seed: int, args, out: Path, data: dict) -> Path | str:
             videos = [str(p) for p in data["play"] + data["labelled"]]
             lam_ros(*demo.pretrain_args(videos, lam / "checkpoint", stage1, args.pretrain_steps, seed, args.robot, features))
             (stage1 / ".done").touch()
-        lam_ros(*demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot, features))
+        lam_ros(*demo.finetune_args(labelled, str(stage1), ckpt, args.finetune_steps, seed, args.robot, features,
+                                    args.finetune_episodes))
     done.touch()
     return ckpt
 
@@ -100,7 +103,10 @@ def summarise(results: dict, times: dict, args) -> str:
     lines = [
         "# Policy ladder",
         "",
-        f"Same labelled episodes ({args.labelled_episodes} per task), same {args.eval_episodes} evaluation seeds per task "
+        f"Same labelled episodes ({args.labelled_episodes} per task"
+        + (f"; the VLA rows finetune on the first {args.finetune_episodes} of them, stage 1 sees every video"
+           if args.finetune_episodes is not None else "")
+        + f"), same {args.eval_episodes} evaluation seeds per task "
         f"(from {demo.EVAL_SEED}, {demo.LAYOUT} layout), training seeds {args.seeds}. Cells: mean ± sd over training seeds, in %; "
         "success at the final step / placed at some step / grasp / moved-correct-object.",
         "",
@@ -145,6 +151,9 @@ def main() -> int:
     p.add_argument("--lam-steps", type=int, default=demo.DEFAULTS["lam_steps"])
     p.add_argument("--pretrain-steps", type=int, default=demo.DEFAULTS["pretrain_steps"])
     p.add_argument("--finetune-steps", type=int, default=demo.DEFAULTS["finetune_steps"])
+    p.add_argument("--finetune-episodes", type=int, metavar="N",
+                   help="the low-label regime: the VLA rows finetune on only the first N labelled episodes per task, "
+                        "while the LAM and stage 1 still see every video (default: all labelled episodes)")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "policy_ladder_results.md",
                    help="markdown table to write (default: %(default)s)")
     args = p.parse_args()
@@ -153,6 +162,13 @@ def main() -> int:
     unknown = sorted(set(args.rows) - set(ROWS))
     if unknown:
         p.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
+    if args.finetune_episodes is not None:
+        if not 0 < args.finetune_episodes <= args.labelled_episodes:
+            p.error(f"--finetune-episodes {args.finetune_episodes} must be in 1..--labelled-episodes ({args.labelled_episodes})")
+        other = [r for r in args.rows if r not in VLA_ROWS and r != "expert"]
+        if other:
+            p.error(f"--finetune-episodes applies to the VLA rows ({', '.join(VLA_ROWS)}) only; rows {other} would "
+                    "train on every labelled episode, which is not the comparison it asks for")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     out: Path = args.out

@@ -64,6 +64,9 @@ def test_episodes_load_with_views_tasks_and_actions(dataset):
     np.testing.assert_array_equal(ftk[:6], data.images["wrist"][[3, 4, 5, 5, 5, 5], 0, 0, 0])  # clamped to the episode
     assert data.images["wrist"][0, 0, 0, 0] == ft[0]
     assert len(load_episodes(dataset, max_episodes=1)) == 6
+    # the cap is per dataset (a per-task label budget), not overall: one episode from each of two datasets
+    two = load_episodes([dataset, dataset], max_episodes=1)
+    np.testing.assert_array_equal(two.episode_end(), [6] * 6 + [12] * 6)
 
 
 def test_bad_datasets_are_clear_errors(dataset, tmp_path):

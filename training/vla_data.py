@@ -93,7 +93,8 @@ def load_episodes(
     min_episodes: int | None = None,
 ) -> EpisodeData:
     """Decode LeRobot datasets into memory. ``cameras`` defaults to the cameras common
-    to all datasets; ``max_episodes`` keeps the first N episodes overall;
+    to all datasets; ``max_episodes`` keeps the first N episodes of each dataset (a per-task
+    label budget when each dataset holds one task);
     ``image_size`` resizes every frame once through ``models.image_prep`` (the
     path the runtime uses too); fewer than ``min_episodes`` episodes is an error."""
     from lerobot.datasets.video_utils import decode_video_frames
@@ -139,6 +140,7 @@ def load_episodes(
     next_episode = 0
     kept = 0
     for ds in datasets:
+        kept_here = 0
         ds._ensure_hf_dataset_loaded()
         hf = ds.hf_dataset
         ep_col = np.asarray(torch.stack(list(hf["episode_index"])).numpy()).reshape(-1)
@@ -150,7 +152,7 @@ def load_episodes(
                    if has_env else None)
         task_names = {int(i): name for name, i in zip(ds.meta.tasks.index, ds.meta.tasks["task_index"])}
         for ep in np.unique(ep_col):
-            if max_episodes is not None and kept >= max_episodes:
+            if max_episodes is not None and kept_here >= max_episodes:
                 break
             rows = np.flatnonzero(ep_col == ep)
             meta = ds.meta.episodes[int(ep)]
@@ -176,6 +178,7 @@ def load_episodes(
                 env_states.append(env_col[rows])
             next_episode += 1
             kept += 1
+            kept_here += 1
     if min_episodes is not None and kept < min_episodes:
         raise ValueError(f"datasets {[str(r) for r in roots]} hold {kept} episode(s), fewer than the {min_episodes} requested")
     if has_actions:

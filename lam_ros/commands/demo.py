@@ -129,7 +129,7 @@ def pretrain_args(videos: list[str], lam_checkpoint: Path, out: Path, steps: int
 
 
 def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: int, robot: str,
-                  feature_cache: Path | None = None) -> list[str]:
+                  feature_cache: Path | None = None, episodes_per_task: int | None = None) -> list[str]:
     """`lam-ros finetune-vla` arguments, identical for the latent-pretrained and the scratch policy:
     robot state in, whole backbone + heads trained (a frozen pretrained trunk stays frozen), still
     frames kept (after the task they show the arm holding still, which SIMPLER's final-step judgement needs).
@@ -137,12 +137,15 @@ def finetune_args(labelled: list[str], init: str, out: Path, steps: int, seed: i
     Stage 2 trains on actions only, as LAPA does. UniVLA / MVP-LAM keep the latent-token cross-entropy beside
     the L1 loss (FACTS section 8; `finetune-vla --lam`), but with this tiny backbone it cost the
     latent-pretrained policy most of its success: 16.7 % without it, 4.2 % at weight 0.1 and 2.1 % at
-    weight 1.0, from the same stage-1 checkpoint (docs/policy_ladder.md, session 8)."""
+    weight 1.0, from the same stage-1 checkpoint (docs/policy_ladder.md, session 8).
+
+    ``episodes_per_task`` finetunes on only the first N labelled episodes of each task (all by default)."""
     return ["finetune-vla", "--dataset", *labelled, "--init", init, "--cameras", ",".join(POLICY_CAMERAS), "--out", str(out),
             "--chunk-size", str(CHUNK_SIZE), "--robot", robot, "--use-state", "--finetune", "full",
             "--augment-shift", str(AUGMENT_SHIFT), "--keep-noops", "--action-loss", "l1", "--steps", str(steps), "--batch-size", str(FINETUNE_BATCH),
             "--lr", "3e-4", *FINETUNE_SCHEDULE, "--seed", str(seed), "--save-every", str(max(steps, 1)),
-            *_cache_args(feature_cache)]
+            *_cache_args(feature_cache),
+            *(["--max-episodes", str(episodes_per_task)] if episodes_per_task is not None else [])]
 
 
 def eval_args(tasks: list[str], robot: str, episodes: int, image_size: int) -> list[str]:

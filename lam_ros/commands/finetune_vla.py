@@ -26,7 +26,7 @@ def configure(parser) -> None:
     parser.add_argument("--cameras", help="comma-separated cameras when --init is a bare backbone (default: all shared)")
     parser.add_argument("--chunk-size", type=int, default=5, help="actions per predicted chunk (default 5, SIMPLER)")
     parser.add_argument("--robot", help="robot stored in the checkpoint (default: the dataset's robot_type)")
-    parser.add_argument("--max-episodes", type=int, help="use only the first N labelled episodes")
+    parser.add_argument("--max-episodes", type=int, help="use only the first N labelled episodes of each dataset")
     parser.add_argument("--lora-rank", type=int, default=32, help="LoRA rank (default 32)")
     parser.add_argument("--lora-alpha", type=int, default=16, help="LoRA alpha (default 16)")
     parser.add_argument("--lora-dropout", type=float, default=0.0)
