@@ -86,6 +86,10 @@ class PolicyController:
             self.safety.watchdog.require(cam)
         self.safety.watchdog.require("state")
         self.safety.watchdog.require("policy")
+        if getattr(adapter, "needs_joint_seed", False):
+            # The IK seed must be as fresh as the EE pose: with the pose on its own topic, joint states that stop
+            # would otherwise seed every later IK with the arm's joints from before they stopped.
+            self.safety.watchdog.require("joints")
         self.ticks = 0
 
     # -- inputs --------------------------------------------------------------
@@ -116,7 +120,15 @@ class PolicyController:
             self.gripper = float(gripper)
         if joints is not None:
             self.joints = np.asarray(joints, dtype=np.float64).reshape(-1)
+            self.safety.feed("joints", stamp_s)
         self.safety.feed("state", stamp_s)
+
+    def on_joints(self, joints, stamp_s: float) -> None:
+        """The arm's measured joints alone (the EE pose comes from another topic): the adapter's IK seed."""
+        if self._from_future("joints", stamp_s):
+            return
+        self.joints = np.asarray(joints, dtype=np.float64).reshape(-1)
+        self.safety.feed("joints", stamp_s)
 
     def set_instruction(self, text: str) -> None:
         text = str(text).strip()

@@ -274,3 +274,30 @@ def test_measured_gripper_comes_from_the_finger_joint_as_sim_node_and_the_driver
     ros.deliver("/joint_states", fill_joint_state(JointState(), names, [0.0] * 6 + [2.0, finger, finger], 0.0))
     node._take_inputs()
     assert node.controller.gripper == pytest.approx(0.37)
+
+
+def test_stale_joint_states_stop_commands_when_the_ee_pose_has_its_own_topic(ros):
+    """The WidowX IK is seeded with the measured joints. With the EE pose on a separate topic (the simulator's
+    setup), a fresh pose must not carry a joint seed from before the joint states stopped."""
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from lam_ros.ros_conversions import fill_image, fill_pose_stamped
+
+    node = make_node(ros, dry_run=False)
+    feed(ros)
+    node.timers[0].fire()
+    assert len(node.publishers["/wx250s/commands/joint_group"].msgs) == 1
+    ros.clock.advance(0.3)  # cameras and EE pose keep coming; the joint states stopped 300 ms ago (> 200 ms)
+    t = ros.clock.t_ns * 1e-9
+    for cam in FakePolicy.cameras:
+        ros.deliver(f"/{cam}/image_raw", fill_image(Image(), np.full((8, 10, 3), 100, np.uint8), t, cam),
+                    qos=qos_profile_sensor_data)
+    ros.deliver("/ee_pose", fill_pose_stamped(PoseStamped(), POSE, t))
+    node.timers[0].fire()
+    assert len(node.publishers["/wx250s/commands/joint_group"].msgs) == 1  # nothing new was sent
+    assert "joints" in ros.log_text("WARN")
+    feed(ros)  # joint states again: commands resume
+    node.timers[0].fire()
+    assert len(node.publishers["/wx250s/commands/joint_group"].msgs) == 2

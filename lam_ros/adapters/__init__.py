@@ -1,7 +1,8 @@
 """Robot adapters: the robot-neutral :class:`EECommand` -> a driver's messages.
 
 ``make_adapter("piper", units="mm_deg")`` / ``make_adapter("widowx", robot_name="wx250s", ik=...)``.
-Each adapter has ``publications(cmd, joint_seed) -> [(topic, msg), ...]``;
+Each adapter has ``publications(cmd, joint_seed) -> [(topic, msg), ...]`` and ``needs_joint_seed`` (its
+IK starts from the measured joints, which the controller's watchdog then requires fresh);
 vendor message packages are imported only there (see :mod:`.vendor`).
 """
 

@@ -37,6 +37,7 @@ class PiperAdapter:
     """Converts :class:`EECommand` to PosCmd fields / messages."""
 
     robot = "piper"
+    needs_joint_seed = False  # the driver takes an EE pose (pos_cmd); its own IK needs no seed from us
     # The simulator's box (sim.robots); set workspace_min/max for your table.
     default_workspace = _SPEC.workspace
 

@@ -70,6 +70,8 @@ def default_ik(robot: str = "widowx") -> IKFn:
 
 class WidowXAdapter:
     robot = "widowx"
+    # publications() solves IK seeded with the measured joints: the controller's watchdog requires them fresh
+    needs_joint_seed = True
     # The simulator's box (sim.robots); set workspace_min/max for your table.
     default_workspace = _SPEC.workspace
 

@@ -272,7 +272,7 @@ class PolicyNode(Node):
         if self._fk_state:
             self.controller.on_state(self._fk(q), stamp_to_sec(msg.header.stamp), q)
         else:
-            self.controller.joints = q
+            self.controller.on_joints(q, stamp_to_sec(msg.header.stamp))
 
     def _on_estop(self, msg):
         if msg.data:
