@@ -99,6 +99,15 @@ def test_codebook_stats():
     assert M.codebook_stats(np.zeros((5, 4), int), 16)["code_entropy_bits"] == 0.0
 
 
+def test_effective_codes_see_a_dominant_code_that_usage_misses():
+    uniform, dominant = np.full(16, 10), np.array([970] + [2] * 15)
+    assert M.effective_code_fraction(uniform) == pytest.approx(1.0)
+    assert (dominant > 0).mean() == 1.0  # every code used: "usage" calls this healthy
+    assert M.effective_code_fraction(dominant) < 0.1  # about 1.3 equally used codes of 16
+    assert M.effective_code_fraction(np.eye(16)[3]) == pytest.approx(1 / 16)
+    assert M.entropy_bits(np.zeros(4)) == 0.0
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="NaN"):
         M.ksg_mi(np.array([[np.nan]] * 10), np.zeros((10, 1)))

@@ -392,9 +392,22 @@ def aggregate(values) -> dict:
     return {"mean": float(v.mean()), "sd": sd, "ci95": half, "n": n, "values": v.tolist()}
 
 
-def _entropy_bits(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
+def entropy_bits(counts) -> float:
+    """Entropy (bits) of the distribution that ``counts`` (occurrences per outcome) sample; 0 for no counts."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
     return float(-(p * np.log2(p)).sum())
+
+
+def effective_code_fraction(counts) -> float:
+    """Perplexity (2 ** entropy, the number of equally used codes with the same entropy) over the codebook size.
+    Unlike "usage" (codes used at least once), it falls to about 1 / num_codes when one code takes nearly every
+    transition and the others appear only now and then."""
+    counts = np.asarray(counts)
+    return float(2.0 ** entropy_bits(counts) / len(counts)) if len(counts) else 0.0
 
 
 def codebook_stats(codes, num_codes: int) -> dict[str, float]:
@@ -402,12 +415,12 @@ def codebook_stats(codes, num_codes: int) -> dict[str, float]:
     c = np.asarray(codes).reshape(len(codes), -1)
     counts = np.bincount(c.ravel(), minlength=num_codes)
     _, tuple_counts = np.unique(c, axis=0, return_counts=True)
-    h = _entropy_bits(counts)
+    h = entropy_bits(counts)
     return {
         "usage": float((counts > 0).mean()),
         "code_entropy_bits": h,
         "code_entropy_max_bits": math.log2(num_codes),
         "perplexity": 2.0**h,
-        "tuple_entropy_bits": _entropy_bits(tuple_counts),
+        "tuple_entropy_bits": entropy_bits(tuple_counts),
         "unique_tuples": int(len(tuple_counts)),
     }

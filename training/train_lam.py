@@ -17,6 +17,7 @@ import torch
 
 from models.lam import LAMConfig, LatentActionModel, LatentBuffer, compute_losses, load_weights, objective_weights, save_lam
 
+from .lam_metrics import effective_code_fraction
 from .train_state import load_optimizer, save_optimizer
 from .lam_data import TransitionDataset, load_episodes, parse_frame_gap, split_episodes
 
@@ -71,7 +72,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
         return
     steps = [h["step"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key in sorted({k for h in history for k in h} - {"step", "usage", "alive_codes"}):
+    for key in sorted({k for h in history for k in h} - {"step", "usage", "alive_codes", "effective_codes"}):
         ax1.plot(steps, [h.get(key, np.nan) for h in history], label=key)
     ax1.set_yscale("log")
     ax1.set_xlabel("step")
@@ -79,6 +80,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
     ax1.legend(fontsize=7)
     ax2.plot(steps, [h["usage"] for h in history], label="codes used in log window")
     ax2.plot(steps, [h["alive_codes"] for h in history], label="codes alive (usage EMA)", alpha=0.6)
+    ax2.plot(steps, [h.get("effective_codes", np.nan) for h in history], label="effective codes (perplexity / size)")
     ax2.set_ylim(0, 1.05)
     ax2.set_xlabel("step")
     ax2.set_title("codebook usage")
@@ -179,10 +181,11 @@ def train(cfg: TrainConfig) -> dict:
         window_counts += torch.bincount(codes.detach().flatten().cpu(), minlength=model_cfg.num_codes)
         if step % cfg.log_every == 0 or step == cfg.steps:
             usage = float((window_counts > 0).float().mean())  # codes used since the last log line
+            effective = effective_code_fraction(window_counts.numpy())
             window_counts.zero_()
             alive = quantizer.usage_fraction()
             history.append({"step": step, "loss": float(loss.detach()), **terms, "usage": usage,
-                            "alive_codes": alive})
+                            "effective_codes": effective, "alive_codes": alive})
             bar.set_postfix(loss=f"{loss.item():.4f}", usage=f"{usage:.2f}")
             if usage < cfg.usage_warn_threshold:
                 msg = (f"codebook collapse warning at step {step}: only {usage:.0%} of {model_cfg.num_codes} codes "
@@ -192,6 +195,15 @@ def train(cfg: TrainConfig) -> dict:
         if step % cfg.save_every == 0 or step == cfg.steps:
             save(step)
     bar.close()
+    last_effective = history[-1].get("effective_codes") if history else None
+    if step > start and last_effective is not None and last_effective < cfg.usage_warn_threshold:
+        # "usage" counts a code used once; a LAM that gives one code to nearly every transition passes it
+        msg = (f"the LAM's codes have collapsed: in the last {cfg.log_every} steps they were as informative as "
+               f"{last_effective * model_cfg.num_codes:.1f} equally used codes of {model_cfg.num_codes} "
+               f"(effective_codes {last_effective:.0%} < {cfg.usage_warn_threshold:.0%}); latent actions labelled with "
+               "this checkpoint carry little information (try another --seed, more steps or more data)")
+        warnings_seen.append(msg)
+        log.warning(msg)
     if step == start:  # nothing to do (already trained to cfg.steps): still make sure files exist
         save(step)
     if trunk is not None and cfg.feature_cache and accelerator.is_main_process and trunk.cached_frames() > loaded:

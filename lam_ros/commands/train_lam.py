@@ -53,7 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--code-dim", type=int, default=128)
     parser.add_argument("--usage-decay", type=float, default=0.9,
                         help="EMA decay of code usage; a code is restarted once its EMA falls below 5%% of uniform (default 0.9)")
-    parser.add_argument("--usage-warn", type=float, default=0.25, help="warn when codebook usage falls below this")
+    parser.add_argument("--usage-warn", type=float, default=0.25, help="warn when the fraction of codes used in a log window, or the effective codes "
+                        "(perplexity / codebook size) at the end, fall below this (default: %(default)s)")
 
 
 def run(args) -> int:
