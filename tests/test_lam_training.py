@@ -45,8 +45,10 @@ def test_train_resume_and_eval(dataset, tmp_path, caplog):
     assert json.loads((ck / "config.json").read_text())["frame_gap"] == 2  # 0.4 s at 5 fps
     assert (tmp_path / "run" / "training_curves.png").stat().st_size > 1000
     assert "codebook collapse warning" in caplog.text  # threshold above 100% always warns
-    assert "the LAM's codes have collapsed" in caplog.text  # the end-of-training verdict on effective codes too
+    assert "the LAM's codes have collapsed on view 'cam_a'" in caplog.text  # the trained model's own verdict too
     assert all(0 < h["effective_codes"] <= 1 for h in state["history"])
+    assert set(state["final_effective_codes"]) == {"cam_a", "cam_b"}
+    assert all(0 < e <= 1 for e in state["final_effective_codes"].values())
     # resume continues from step 12 with the saved optimizer state
     mod2, args2 = train_args(dataset, tmp_path / "run", "--objective", "mvp+ac", "--steps", "15", "--resume",
                              "--frame-gap", "0.4s", "--holdout-frac", "0.34")

@@ -195,18 +195,50 @@ def train(cfg: TrainConfig) -> dict:
         if step % cfg.save_every == 0 or step == cfg.steps:
             save(step)
     bar.close()
-    last_effective = history[-1].get("effective_codes") if history else None
-    if step > start and last_effective is not None and last_effective < cfg.usage_warn_threshold:
-        # "usage" counts a code used once; a LAM that gives one code to nearly every transition passes it
-        msg = (f"the LAM's codes have collapsed: in the last {cfg.log_every} steps they were as informative as "
-               f"{last_effective * model_cfg.num_codes:.1f} equally used codes of {model_cfg.num_codes} "
-               f"(effective_codes {last_effective:.0%} < {cfg.usage_warn_threshold:.0%}); latent actions labelled with "
-               "this checkpoint carry little information (try another --seed, more steps or more data)")
-        warnings_seen.append(msg)
-        log.warning(msg)
+    final_codes = {}
+    if step > start and accelerator.is_main_process:
+        final_codes = checkpoint_effective_codes(accelerator.unwrap_model(objective).model, data, cfg.views,
+                                                 accelerator.device)
+        for view, effective in final_codes.items():
+            if effective < cfg.usage_warn_threshold:
+                # "usage" counts a code used once: a LAM that gives one code to nearly every transition passes it
+                msg = (f"the LAM's codes have collapsed on view {view!r}: the trained model's codes of its training "
+                       f"transitions are as informative as {effective * model_cfg.num_codes:.1f} equally used codes "
+                       f"of {model_cfg.num_codes} (effective codes {effective:.0%} < {cfg.usage_warn_threshold:.0%}); "
+                       "latent actions labelled from this view carry little information (try another --seed, more "
+                       "steps or more data)")
+                warnings_seen.append(msg)
+                log.warning(msg)
+        saved = json.loads((ck_dir / "train_state.json").read_text())
+        saved["final_effective_codes"] = final_codes
+        (ck_dir / "train_state.json").write_text(json.dumps(saved, indent=1))
     if step == start:  # nothing to do (already trained to cfg.steps): still make sure files exist
         save(step)
     if trunk is not None and cfg.feature_cache and accelerator.is_main_process and trunk.cached_frames() > loaded:
         log.info("%d frames' trunk features written to %s", trunk.save_feature_cache(cfg.feature_cache), cfg.feature_cache)
     return {"checkpoint": str(ck_dir), "steps": step, "last": history[-1] if history else {},
-            "warnings": warnings_seen, "transitions": len(data)}
+            "final_effective_codes": final_codes, "warnings": warnings_seen, "transitions": len(data)}
+
+
+@torch.no_grad()
+def checkpoint_effective_codes(model: LatentActionModel, data: TransitionDataset, views: list[str], device,
+                               max_transitions: int = 1024, batch_size: int = 64) -> dict[str, float]:
+    """Effective codes (perplexity / codebook size, ``lam_metrics.effective_code_fraction``) per view of the
+    trained model, in eval mode, over up to ``max_transitions`` evenly spaced training transitions: what labelling
+    with the checkpoint will see. The training-time windows mix views and a codebook that restarts dead codes;
+    a 300-step LAM whose windows used 10 of 16 codes gave one code to 97 % of its transitions here."""
+    was_training = model.training
+    model.eval()
+    n = min(len(data), max_transitions)
+    picks = np.linspace(0, len(data) - 1, n).round().astype(int)
+    counts = np.zeros((len(views), model.cfg.num_codes))
+    for first in range(0, n, batch_size):
+        frames = torch.stack([data[int(i)]["frames"] for i in picks[first:first + batch_size]]).to(device)
+        b, v, t = frames.shape[:3]
+        obs = model.observe(frames.flatten(0, 2))
+        obs = obs.reshape(b, v, t, *obs.shape[1:])
+        codes = model.encode(obs[:, :, 0].flatten(0, 1), obs[:, :, 1].flatten(0, 1))["codes"].reshape(b, v, -1).cpu()
+        for j in range(v):
+            counts[j] += np.bincount(codes[:, j].reshape(-1).numpy(), minlength=model.cfg.num_codes)
+    model.train(was_training)
+    return {view.removeprefix("observation.images."): effective_code_fraction(c) for view, c in zip(views, counts)}
