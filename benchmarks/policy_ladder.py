@@ -19,6 +19,8 @@ under --out and finished pieces are skipped on a re-run (resumable). Not a test:
 it takes hours on a 2-core CPU.
 
   python benchmarks/policy_ladder.py --out outputs/ladder --seeds 0,1,2
+  # the low-label regime: stage 2 on 50 labelled episodes per task, the LAM and stage 1 on every video
+  python benchmarks/policy_ladder.py --out outputs/ladder_low --rows scratch,mvp --finetune-episodes 50
 """
 
 from __future__ import annotations

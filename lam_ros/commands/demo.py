@@ -58,7 +58,9 @@ LAYOUT = "simpler"
 BACKBONE = "tiny-effnet"
 AUGMENT_SHIFT = 0
 # 150 labelled demos per task: the privileged-state rung needs about that many to pass 50 % (17 % at 25,
-# 27 % at 50, 50 % at 100, 71 % at 150; docs/policy_ladder.md), so no camera policy can do with fewer.
+# 27 % at 50, 50 % at 100, 71 % at 150; docs/policy_ladder.md), so no camera policy can do with fewer. The VLA
+# measured the same slope (scratch 24 % at 50 and 8 % at 25), and latent pretraining on every video did not make up
+# for the missing labels (17 % and 8 %; docs/policy_ladder.md, session 20).
 # Stage 2's optimisation: cosine decay after a short warm-up, and the policy is the EMA of the weights
 # (docs/policy_ladder.md: closed-loop success swung by 20 points between seeds at equal loss).
 FINETUNE_SCHEDULE = ("--lr-schedule", "cosine", "--warmup-steps", "100", "--ema-decay", "0.995")
