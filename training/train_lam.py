@@ -197,8 +197,7 @@ def train(cfg: TrainConfig) -> dict:
     bar.close()
     final_codes = {}
     if step > start and accelerator.is_main_process:
-        final_codes = checkpoint_effective_codes(accelerator.unwrap_model(objective).model, data, cfg.views,
-                                                 accelerator.device)
+        final_codes = checkpoint_effective_codes(accelerator.unwrap_model(objective).model, data, cfg.views)
         for view, effective in final_codes.items():
             if effective < cfg.usage_warn_threshold:
                 # "usage" counts a code used once: a LAM that gives one code to nearly every transition passes it
@@ -221,24 +220,22 @@ def train(cfg: TrainConfig) -> dict:
 
 
 @torch.no_grad()
-def checkpoint_effective_codes(model: LatentActionModel, data: TransitionDataset, views: list[str], device,
-                               max_transitions: int = 1024, batch_size: int = 64) -> dict[str, float]:
+def checkpoint_effective_codes(model: LatentActionModel, data: TransitionDataset, views: list[str],
+                               max_transitions: int = 1024) -> dict[str, float]:
     """Effective codes (perplexity / codebook size, ``lam_metrics.effective_code_fraction``) per view of the
     trained model, in eval mode, over up to ``max_transitions`` evenly spaced training transitions: what labelling
     with the checkpoint will see. The training-time windows mix views and a codebook that restarts dead codes;
     a 300-step LAM whose windows used 10 of 16 codes gave one code to 97 % of its transitions here."""
+    from .eval_lam import encode_pairs
+
     was_training = model.training
     model.eval()
-    n = min(len(data), max_transitions)
-    picks = np.linspace(0, len(data) - 1, n).round().astype(int)
-    counts = np.zeros((len(views), model.cfg.num_codes))
-    for first in range(0, n, batch_size):
-        frames = torch.stack([data[int(i)]["frames"] for i in picks[first:first + batch_size]]).to(device)
-        b, v, t = frames.shape[:3]
-        obs = model.observe(frames.flatten(0, 2))
-        obs = obs.reshape(b, v, t, *obs.shape[1:])
-        codes = model.encode(obs[:, :, 0].flatten(0, 1), obs[:, :, 1].flatten(0, 1))["codes"].reshape(b, v, -1).cpu()
-        for j in range(v):
-            counts[j] += np.bincount(codes[:, j].reshape(-1).numpy(), minlength=model.cfg.num_codes)
+    picks = np.linspace(0, len(data) - 1, min(len(data), max_transitions)).round().astype(int)
+    frames = np.stack([data[int(i)]["frames"].numpy() for i in picks])  # (N, V, T, H, W, 3) uint8
+    out = {}
+    for j, view in enumerate(views):
+        _, codes = encode_pairs(model, frames[:, j, 0], frames[:, j, 1])
+        counts = np.bincount(codes.reshape(-1), minlength=model.cfg.num_codes)
+        out[view.removeprefix("observation.images.")] = effective_code_fraction(counts)
     model.train(was_training)
-    return {view.removeprefix("observation.images."): effective_code_fraction(c) for view, c in zip(views, counts)}
+    return out
