@@ -138,9 +138,7 @@ def load_episodes(
     shapes = {tuple(ds.meta.features[IMAGE_PREFIX + c]["shape"][:2]) for ds in datasets for c in cameras}
     codecs = {recorded_codec(ds.meta, IMAGE_PREFIX + c) for ds in datasets for c in cameras}
     next_episode = 0
-    kept = 0
     for ds in datasets:
-        kept_here = 0
         ds._ensure_hf_dataset_loaded()
         hf = ds.hf_dataset
         ep_col = np.asarray(torch.stack(list(hf["episode_index"])).numpy()).reshape(-1)
@@ -151,9 +149,7 @@ def load_episodes(
         env_col = (torch.stack(list(hf["observation.environment_state"])).numpy().astype(np.float32)
                    if has_env else None)
         task_names = {int(i): name for name, i in zip(ds.meta.tasks.index, ds.meta.tasks["task_index"])}
-        for ep in np.unique(ep_col):
-            if max_episodes is not None and kept_here >= max_episodes:
-                break
+        for ep in np.unique(ep_col)[:max_episodes]:  # the first N of this dataset (all for None)
             rows = np.flatnonzero(ep_col == ep)
             meta = ds.meta.episodes[int(ep)]
             for cam in cameras:
@@ -177,10 +173,9 @@ def load_episodes(
             if env_col is not None:
                 env_states.append(env_col[rows])
             next_episode += 1
-            kept += 1
-            kept_here += 1
-    if min_episodes is not None and kept < min_episodes:
-        raise ValueError(f"datasets {[str(r) for r in roots]} hold {kept} episode(s), fewer than the {min_episodes} requested")
+    if min_episodes is not None and next_episode < min_episodes:
+        raise ValueError(f"datasets {[str(r) for r in roots]} hold {next_episode} episode(s), fewer than the "
+                         f"{min_episodes} requested")
     if has_actions:
         bad = [i for i, a in enumerate(actions) if not np.isfinite(a).all()]
         if bad:
