@@ -76,6 +76,8 @@ def test_bad_datasets_are_clear_errors(dataset, tmp_path):
         load_episodes(tmp_path)
     with pytest.raises(ValueError, match="side"):
         load_episodes(dataset, cameras=["side"])
+    with pytest.raises(ValueError, match="hold 2 episode\\(s\\), fewer than the 3 requested"):
+        load_episodes(dataset, min_episodes=3)
 
 
 def test_pretrain_writes_checkpoint_curves_and_refuses_overwrite(stage1, dataset, monkeypatch):
